@@ -1,0 +1,85 @@
+"""Log-mel features at exactly 64 frames per 1.5 s TR, and the Griffin-Lim vocoder back to audio.
+
+16 kHz, n_fft 1024, hop 375 samples: 1.5 s x 16000 / 375 = 64 frames per TR, 128 mel bands.
+Frame ``i`` is centred on sample ``i * 375`` (``center=True``), so TR ``k`` owns frames
+``64k .. 64k+63``.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torchaudio
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    sample_rate: int = 16_000
+    n_fft: int = 1024
+    hop_length: int = 375
+    n_mels: int = 128
+    tr_seconds: float = 1.5
+    floor: float = 1e-5  # log(floor) is the value of digital silence
+
+    @property
+    def frames_per_tr(self) -> int:
+        n = self.tr_seconds * self.sample_rate / self.hop_length
+        if abs(n - round(n)) > 1e-9:
+            raise ValueError(f"TR of {self.tr_seconds}s is not a whole number of hops of {self.hop_length} samples")
+        return int(round(n))
+
+    @property
+    def samples_per_tr(self) -> int:
+        return int(round(self.tr_seconds * self.sample_rate))
+
+    def asdict(self) -> dict:
+        return asdict(self)
+
+
+def _mel_transform(cfg: MelConfig) -> torchaudio.transforms.MelSpectrogram:
+    return torchaudio.transforms.MelSpectrogram(
+        sample_rate=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+        n_mels=cfg.n_mels, power=2.0, center=True,
+    )
+
+
+def log_mel(audio: np.ndarray | torch.Tensor, cfg: MelConfig = MelConfig()) -> torch.Tensor:
+    """Log-mel of a mono waveform, shaped (frames, n_mels)."""
+    wav = torch.as_tensor(audio, dtype=torch.float32)
+    if wav.ndim != 1:
+        raise ValueError(f"expected a mono waveform shaped (samples,), got {tuple(wav.shape)}")
+    mel = _mel_transform(cfg)(wav)  # (n_mels, frames)
+    return torch.log(mel.clamp_min(cfg.floor)).T.contiguous()
+
+
+def to_trs(frames: torch.Tensor, cfg: MelConfig = MelConfig()) -> torch.Tensor:
+    """(frames, mels) -> (TR, frames_per_tr, mels), dropping an incomplete last TR."""
+    f = cfg.frames_per_tr
+    n_tr = frames.shape[0] // f
+    return frames[: n_tr * f].reshape(n_tr, f, frames.shape[1])
+
+
+class GriffinLimVocoder:
+    """log-mel (frames, mels) -> waveform, via torchaudio InverseMelScale + GriffinLim."""
+
+    def __init__(self, cfg: MelConfig = MelConfig(), n_iter: int = 32, seed: int = 0):
+        self.cfg = cfg
+        self.seed = seed
+        self.inverse_mel = torchaudio.transforms.InverseMelScale(
+            n_stft=cfg.n_fft // 2 + 1, n_mels=cfg.n_mels, sample_rate=cfg.sample_rate,
+        )
+        self.griffin_lim = torchaudio.transforms.GriffinLim(
+            n_fft=cfg.n_fft, hop_length=cfg.hop_length, power=2.0, n_iter=n_iter,
+        )
+
+    @torch.no_grad()
+    def __call__(self, logmel: torch.Tensor) -> np.ndarray:
+        logmel = torch.as_tensor(logmel, dtype=torch.float32)
+        if logmel.ndim != 2 or logmel.shape[1] != self.cfg.n_mels:
+            raise ValueError(f"expected log-mel shaped (frames, {self.cfg.n_mels}), got {tuple(logmel.shape)}")
+        mel = torch.exp(logmel).T  # (mels, frames), power
+        spec = self.inverse_mel(mel).clamp_min(0)
+        torch.manual_seed(self.seed)  # GriffinLim's random phase init: same input, same audio
+        wav = self.griffin_lim(spec)
+        return wav.numpy().astype(np.float32)

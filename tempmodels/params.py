@@ -1,0 +1,115 @@
+"""Notebook parameters that fail loudly.
+
+papermill only *warns* when ``-p name value`` names a parameter the notebook does not declare,
+then runs with the typo silently ignored. Every chapter therefore follows this pattern::
+
+    guard = ParameterGuard()          # last line of the Imports cell
+    # ---- cell tagged "parameters" (defaults = the quick profile) ----
+    # ---- papermill inserts its "injected-parameters" cell here ----
+    P = guard.check(globals())        # first cell after the parameters
+
+``check`` reads the cells executed since the guard was made from IPython's input history: the
+first is the declared ``parameters`` cell, any later one was injected. A name assigned by an
+injected cell that the parameters cell does not declare, or a value whose type does not match
+the declared default, raises :class:`ParameterError` naming what is declared.
+"""
+from __future__ import annotations
+
+import ast
+from types import SimpleNamespace
+from typing import Any
+
+
+class ParameterError(ValueError):
+    """A notebook was given a parameter it does not declare, or a value of the wrong type."""
+
+
+def assigned_names(source: str) -> list[str]:
+    """Names bound by top-level simple assignments in ``source`` (a parameters cell)."""
+    names = []
+    for node in ast.parse(source).body:
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, ast.AnnAssign):
+            targets = [node.target]
+        for t in targets:
+            if isinstance(t, ast.Name):
+                names.append(t.id)
+    return names
+
+
+def _compatible(default: Any, value: Any) -> bool:
+    if default is None or value is None:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(default, bool) and isinstance(value, bool)
+    if isinstance(default, float) and isinstance(value, int):
+        return True
+    if isinstance(default, (list, tuple)) and isinstance(value, (list, tuple)):
+        return True
+    return type(default) is type(value)
+
+
+def validate(declared: dict[str, Any], given: dict[str, Any], where: str = "notebook") -> None:
+    """Raise :class:`ParameterError` unless every name in ``given`` is declared with a matching type."""
+    unknown = sorted(set(given) - set(declared))
+    if unknown:
+        raise ParameterError(
+            f"{where}: unknown parameter(s) {unknown}; this notebook declares "
+            f"{sorted(declared)}. Check the spelling of -p NAME or the profile."
+        )
+    for name, value in given.items():
+        if not _compatible(declared[name], value):
+            raise ParameterError(
+                f"{where}: parameter {name!r} expects {type(declared[name]).__name__} "
+                f"(default {declared[name]!r}), got {type(value).__name__} {value!r}"
+            )
+
+
+class ParameterGuard:
+    """Snapshot the input history; later, check what the parameters cells assigned."""
+
+    def __init__(self) -> None:
+        self._history = self._input_history()
+        self._start = len(self._history) if self._history is not None else None
+
+    @staticmethod
+    def _input_history():
+        try:
+            from IPython import get_ipython
+        except ImportError:  # pragma: no cover - IPython ships with every kernel
+            return None
+        ip = get_ipython()
+        return None if ip is None else ip.user_ns.get("In")
+
+    def check(self, namespace: dict[str, Any]) -> SimpleNamespace:
+        """Validate the injected parameters; return all parameters as an attribute namespace."""
+        if self._history is None or self._start is None:
+            raise RuntimeError("ParameterGuard needs an IPython kernel (run the notebook with papermill or Jupyter)")
+        # While a cell runs, In already holds it: In[start] is the first cell after the guard's
+        # (the parameters cell), then any injected cells; In[-1] is the cell calling check().
+        cells = list(self._history[self._start : -1])
+        if not cells:
+            raise ParameterError("no parameters cell ran between ParameterGuard() and check()")
+        declared_names = assigned_names(cells[0])
+        declared = {n: namespace[n] for n in declared_names}
+        defaults = {n: ast.literal_eval(_rhs(cells[0], n)) for n in declared_names if _rhs(cells[0], n) is not None}
+        for src in cells[1:]:
+            injected = {n: namespace[n] for n in assigned_names(src)}
+            validate({**declared, **defaults}, injected, where="papermill parameters")
+            declared.update(injected)
+        return SimpleNamespace(**declared)
+
+
+def _rhs(source: str, name: str):
+    """Source of the literal assigned to ``name`` in ``source``, or None if it is not a literal."""
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
+            seg = ast.get_source_segment(source, node.value)
+            try:
+                ast.literal_eval(seg)
+                return seg
+            except (ValueError, SyntaxError):
+                return None
+    return None
