@@ -8,8 +8,8 @@ then runs with the typo silently ignored. Every chapter therefore follows this p
     # ---- papermill inserts its "injected-parameters" cell here ----
     P = guard.check(globals())        # first cell after the parameters
 
-``check`` reads the cells executed since the guard was made from IPython's input history: the
-first is the declared ``parameters`` cell, any later one was injected. A name assigned by an
+``check`` looks at the cells executed since the guard was made: the first is the declared
+``parameters`` cell, any later one was injected. A name assigned by an
 injected cell that the parameters cell does not declare, or a value whose type does not match
 the declared default, raises :class:`ParameterError` naming what is declared.
 """
@@ -68,28 +68,35 @@ def validate(declared: dict[str, Any], given: dict[str, Any], where: str = "note
 
 
 class ParameterGuard:
-    """Snapshot the input history; later, check what the parameters cells assigned."""
+    """Record the source of every cell run after it is made; later, check what they assigned.
+
+    Recording uses IPython's ``pre_run_cell`` event, which fires whether or not the executor
+    stores history (nbval does not), so the same check runs under papermill, nbval and Jupyter.
+    """
 
     def __init__(self) -> None:
-        self._history = self._input_history()
-        self._start = len(self._history) if self._history is not None else None
-
-    @staticmethod
-    def _input_history():
         try:
             from IPython import get_ipython
         except ImportError:  # pragma: no cover - IPython ships with every kernel
-            return None
-        ip = get_ipython()
-        return None if ip is None else ip.user_ns.get("In")
+            get_ipython = lambda: None  # noqa: E731
+        self._ip = get_ipython()
+        self._cells: list[str] = []
+        if self._ip is not None:
+            self._ip.events.register("pre_run_cell", self._record)
+
+    def _record(self, info) -> None:
+        self._cells.append(info.raw_cell)
 
     def check(self, namespace: dict[str, Any]) -> SimpleNamespace:
         """Validate the injected parameters; return all parameters as an attribute namespace."""
-        if self._history is None or self._start is None:
+        if self._ip is None:
             raise RuntimeError("ParameterGuard needs an IPython kernel (run the notebook with papermill or Jupyter)")
-        # While a cell runs, In already holds it: In[start] is the first cell after the guard's
-        # (the parameters cell), then any injected cells; In[-1] is the cell calling check().
-        cells = list(self._history[self._start : -1])
+        try:
+            self._ip.events.unregister("pre_run_cell", self._record)
+        except ValueError:
+            pass
+        # recorded: the parameters cell, any injected cells, and last the cell calling check().
+        cells = self._cells[:-1]
         if not cells:
             raise ParameterError("no parameters cell ran between ParameterGuard() and check()")
         declared_names = assigned_names(cells[0])

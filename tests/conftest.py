@@ -1,0 +1,14 @@
+import shutil
+
+import pytest
+
+from tempmodels.audio_benchmark import AudioConfig, load_audio_benchmark
+
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+SMALL = AudioConfig(n_trs=60, seed=3, gap_trs=4)
+
+
+@pytest.fixture(scope="session")
+def small_bench(tmp_path_factory):
+    return load_audio_benchmark(SMALL, cache_dir=tmp_path_factory.mktemp("cache"), progress=False)

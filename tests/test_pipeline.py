@@ -1,0 +1,107 @@
+"""The execution pipeline: papermill parameters, profiles, atomic outputs."""
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from tempmodels import execute
+from tempmodels.params import ParameterError
+
+REPO = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def _toy_notebook(path: Path, body: str = "print(n * 2)") -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell("n = 1\nname = 'x'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [
+        nbformat.v4.new_code_cell("from tempmodels.params import ParameterGuard\nguard = ParameterGuard()"),
+        params,
+        nbformat.v4.new_code_cell("P = guard.check(globals())"),
+        nbformat.v4.new_code_cell(body),
+    ]
+    nbformat.write(nb, path)
+    return path
+
+
+def _papermill(*args, cwd):
+    return subprocess.run([sys.executable, "-m", "papermill", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def test_unknown_parameter_fails_with_clear_message(tmp_path):
+    nb = _toy_notebook(tmp_path / "toy.ipynb")
+    ok = _papermill(nb, tmp_path / "ok.ipynb", "-p", "n", "3", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    bad = _papermill(nb, tmp_path / "bad.ipynb", "-p", "no_such_param", "1", cwd=tmp_path)
+    assert bad.returncode != 0
+    assert "unknown parameter(s) ['no_such_param']" in bad.stderr + bad.stdout
+
+
+def test_wrong_type_fails(tmp_path):
+    nb = _toy_notebook(tmp_path / "toy.ipynb")
+    bad = _papermill(nb, tmp_path / "bad.ipynb", "-p", "n", "abc", cwd=tmp_path)
+    assert bad.returncode != 0
+    assert "parameter 'n' expects int" in bad.stderr + bad.stdout
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_rejects_unknown_parameters(chapter, tmp_path):
+    bad = _papermill(chapter, tmp_path / "out.ipynb", "-p", "no_such_param", "1", cwd=chapter.parent)
+    assert bad.returncode != 0
+    assert "unknown parameter(s) ['no_such_param']" in bad.stderr + bad.stdout
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_skeleton(chapter):
+    nb = nbformat.read(chapter, as_version=4)
+    tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
+    assert len(tagged) == 1
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for heading in ("## Overview", "## Prerequisites", "## Imports", "## Parameters", "## Summary", "## References"):
+        assert heading in text, f"{chapter.name} lacks {heading}"
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "source notebooks hold no outputs"
+
+
+def test_profiles_only_set_declared_parameters():
+    execute.check_profiles(CHAPTERS, execute.load_profiles())
+    assert {"quick", "cpu", "gpu"} <= set(execute.load_profiles())
+
+
+def test_profile_with_undeclared_key_is_an_error(tmp_path):
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb")
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}, "big": {"01_toy": {"n": 5, "epochs": 3}}}))
+    with pytest.raises(ParameterError, match=r"unknown parameter\(s\) \['epochs'\]"):
+        execute.main([str(nb), "--profiles", str(profiles), "--profile", "big", "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()
+
+
+def test_unknown_profile_is_an_error(tmp_path):
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb")
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}}))
+    with pytest.raises(ParameterError, match="unknown profile 'huge'"):
+        execute.main([str(nb), "--profiles", str(profiles), "--profile", "huge", "--out", str(tmp_path / "out")])
+
+
+def test_failed_run_keeps_last_good_output(tmp_path):
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}}))
+    out, failed = tmp_path / "out", tmp_path / "failed"
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb")
+    args = [str(nb), "--profiles", str(profiles), "--out", str(out), "--failed", str(failed)]
+    assert execute.main(args) == 0
+    good = (out / "01_toy.ipynb").read_text()
+    assert "'n': 1" not in good and '"2\\n"' in good  # output of print(n * 2)
+
+    _toy_notebook(nb, body="raise RuntimeError('simulated crash mid-run')")
+    with pytest.raises(Exception, match="simulated crash"):
+        execute.main(args)
+    assert (out / "01_toy.ipynb").read_text() == good, "the last good notebook must survive a failed run"
+    assert "simulated crash" in (failed / "01_toy.ipynb").read_text()
+    assert [p.name for p in out.iterdir()] == ["01_toy.ipynb"], "no partial files left behind"
