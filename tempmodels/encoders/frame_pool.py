@@ -1,0 +1,35 @@
+"""Per-frame MLP, then pooling: the minimal encoder in which a positional encoding can matter.
+
+Positional features concatenated to frames and then *averaged* become constants — the mean of
+``t`` over a TR is the same for every TR — so ``MeanPool`` + positional encoding is exactly as
+order-blind as ``MeanPool``. A non-linear function applied to each frame *before* pooling lets
+the embedding depend on which frame carried which spectrum.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .base import TemporalEncoder
+from .pooling import make_pool, pool_param_formula
+from .positional import PositionalEncoding, make_positional
+
+
+class FramePool(TemporalEncoder):
+    def __init__(self, n_features: int = 128, n_frames: int = 64, d_model: int = 128, hidden: int = 256,
+                 positional: str | PositionalEncoding = "none", pool: str = "mean", pool_hidden: int = 64):
+        super().__init__(n_features, n_frames, d_model)
+        self.pos = make_positional(positional) if isinstance(positional, str) else positional
+        self.order_sensitive = self.pos.kind != "none" or pool != "mean"
+        f_in = self.pos.out_features(n_features)
+        self.frame_mlp = nn.Sequential(nn.Linear(f_in, hidden), nn.GELU(), nn.Linear(hidden, d_model))
+        self.pool = make_pool(pool, d_model, **({"hidden": pool_hidden} if pool == "attention" else {}))
+
+    @staticmethod
+    def param_formula(n_features=128, d_model=128, hidden=256, pos_extra=0, pos_params=0, pool="mean",
+                      pool_hidden=64, **_) -> int:
+        f_in = n_features + pos_extra
+        return (f_in * hidden + hidden) + (hidden * d_model + d_model) + pos_params + \
+            pool_param_formula(pool, d_model, pool_hidden)
+
+    def encode(self, x):
+        return self.pool(self.frame_mlp(self.pos(x)))

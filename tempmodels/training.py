@@ -1,0 +1,168 @@
+"""One trainer for every encoder: seeded, deterministic on CPU, AdamW + warmup/cosine schedule,
+gradient clipping, early stopping on the validation block, checkpoint + exact resume, tqdm.
+
+Runs unchanged under ``torchrun`` (DDP): each rank takes its share of every global batch, DDP
+averages the gradients, rank 0 writes the checkpoints.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.distributed as dist
+from torch import nn
+from tqdm.auto import tqdm
+
+from .atomic import atomic_path
+from .repro import seed_everything
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 2e-3
+    weight_decay: float = 1e-2
+    warmup_epochs: int = 2
+    grad_clip: float = 1.0
+    patience: int = 8
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self):
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError(f"epochs, batch_size and lr must be positive: {self}")
+
+
+@dataclass
+class FitResult:
+    model: nn.Module
+    history: pd.DataFrame
+    best_epoch: int
+    best_val: float
+    resumed_from: int | None
+
+
+def _world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _schedule(cfg: TrainConfig, steps_per_epoch: int):
+    warm = max(1, cfg.warmup_epochs * steps_per_epoch)
+    total = max(warm + 1, cfg.epochs * steps_per_epoch)
+
+    def factor(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warm) / (total - warm))))
+
+    return factor
+
+
+@torch.no_grad()
+def evaluate_loss(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> float:
+    model.eval()
+    total = 0.0
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size]
+        total += float(nn.functional.mse_loss(model(xb), xb, reduction="sum"))
+    return total / x.numel()
+
+
+def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
+        checkpoint: str | Path | None = None, progress: bool = True, desc: str = "train",
+        on_epoch_end: Callable[[int, pd.DataFrame], None] | None = None) -> FitResult:
+    """Train an autoencoder ``build_model()`` to reconstruct its input frames (MSE).
+
+    With ``checkpoint`` set, state is saved atomically after every epoch and a later call with
+    the same arguments resumes from it, reaching the same result as an uninterrupted run.
+    """
+    rank, world = _world()
+    seed_everything(cfg.seed)
+    model = build_model().to(cfg.device)
+    train_x, val_x = train_x.to(cfg.device), val_x.to(cfg.device)
+    if len(train_x) < cfg.batch_size:
+        raise ValueError(f"{len(train_x)} training TRs is fewer than batch_size={cfg.batch_size}")
+    steps = len(train_x) // cfg.batch_size  # drop the ragged last batch: equal shards under DDP
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, steps))
+    ddp_model = model
+    if world > 1:
+        ddp_model = nn.parallel.DistributedDataParallel(model)
+
+    state = {"epoch": 0, "history": [], "best_val": float("inf"), "best_epoch": -1, "best_state": None,
+             "bad_epochs": 0, "done": False}
+    resumed_from = None
+    ckpt = Path(checkpoint) if checkpoint else None
+    if ckpt is not None and ckpt.is_file():
+        saved = torch.load(ckpt, weights_only=False)
+        if saved["config"] != asdict(cfg) or saved["n_train"] != len(train_x):
+            raise ValueError(f"checkpoint {ckpt} was made with a different configuration "
+                             f"({saved['config']}, {saved['n_train']} TRs); delete it or pass another path")
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["optimizer"])
+        sched.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["rng_torch"])
+        np.random.set_state(saved["rng_numpy"])
+        random.setstate(saved["rng_python"])
+        state = saved["state"]
+        resumed_from = state["epoch"]
+
+    bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc=desc, disable=not progress or rank != 0, leave=False)
+    while not state["done"] and state["epoch"] < cfg.epochs:
+        epoch = state["epoch"]
+        model.train()
+        g = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        perm = torch.randperm(len(train_x), generator=g)
+        running = 0.0
+        for s in range(steps):
+            batch = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size][rank::world]
+            xb = train_x[batch.to(train_x.device)]
+            loss = nn.functional.mse_loss(ddp_model(xb), xb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            opt.step()
+            sched.step()
+            running += float(loss)
+        train_loss = running / steps
+        if world > 1:
+            t = torch.tensor([train_loss], device=cfg.device)
+            dist.all_reduce(t)
+            train_loss = float(t) / world
+        val_loss = evaluate_loss(model, val_x)
+        state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
+                                 "lr": opt.param_groups[0]["lr"]})
+        if val_loss < state["best_val"]:
+            state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0,
+                         best_state=copy.deepcopy(model.state_dict()))
+        else:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        state["done"] = state["bad_epochs"] >= cfg.patience or state["epoch"] >= cfg.epochs
+        if ckpt is not None and rank == 0:
+            with atomic_path(ckpt) as tmp:
+                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                            "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state(),
+                            "rng_python": random.getstate(), "state": state, "config": asdict(cfg),
+                            "n_train": len(train_x)}, tmp)
+        if world > 1:
+            dist.barrier()
+        bar.update(1)
+        bar.set_postfix(val=f"{val_loss:.4f}")
+        if on_epoch_end is not None:
+            on_epoch_end(epoch + 1, pd.DataFrame(state["history"]))
+    bar.close()
+    if state["best_state"] is not None:
+        model.load_state_dict(state["best_state"])
+    model.eval()
+    return FitResult(model, pd.DataFrame(state["history"]), state["best_epoch"], state["best_val"], resumed_from)
