@@ -133,7 +133,7 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
             opt.step()
             sched.step()
-            running += float(loss)
+            running += float(loss.detach())
         train_loss = running / steps
         if world > 1:
             t = torch.tensor([train_loss], device=cfg.device)

@@ -19,7 +19,8 @@ class FramePool(TemporalEncoder):
                  positional: str | PositionalEncoding = "none", pool: str = "mean", pool_hidden: int = 64):
         super().__init__(n_features, n_frames, d_model)
         self.pos = make_positional(positional) if isinstance(positional, str) else positional
-        self.order_sensitive = self.pos.kind != "none" or pool != "mean"
+        # attention pooling weighs frames by their content only: still permutation-invariant
+        self.order_sensitive = self.pos.kind != "none"
         f_in = self.pos.out_features(n_features)
         self.frame_mlp = nn.Sequential(nn.Linear(f_in, hidden), nn.GELU(), nn.Linear(hidden, d_model))
         self.pool = make_pool(pool, d_model, **({"hidden": pool_hidden} if pool == "attention" else {}))

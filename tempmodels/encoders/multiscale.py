@@ -121,6 +121,18 @@ class MultiScaleEncoder(TemporalEncoder):
             f += 2 * hidden * d_model
         return f
 
+    @staticmethod
+    def activation_formula(n_features=128, n_frames=64, d_model=128, hidden=256, kernels=REPORT_KERNELS,
+                           pos_extra=0, bytes_per_value=4, **_) -> int:
+        """Bytes saved for backward per TR (aggregation 'conv_mean'): the positional-encoded input
+        (saved by the branches, when it is a new tensor), the concatenated branches (saved by the
+        fusion), the fusion, conv and BatchNorm outputs (saved by conv, BatchNorm and ReLU), and
+        the pooled vector (saved by the projection)."""
+        t = n_frames
+        values = (t * (n_features + pos_extra) if pos_extra else 0) + t * len(kernels) * hidden + 3 * t * hidden
+        values += hidden if d_model != hidden else 0
+        return values * bytes_per_value
+
     def encode(self, x):
         h = self.block(self.pos(x).transpose(1, 2))  # (batch, H, T)
         h = self.agg_conv(h)

@@ -1,0 +1,92 @@
+"""What an encoder costs: parameters (formula vs count), FLOPs per TR, activation memory per TR,
+a torchinfo summary, and full-size budgets on the ``meta`` device without allocating anything.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import pandas as pd
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_tr(model: nn.Module, n_frames: int = 64, n_features: int = 128) -> int:
+    """Forward FLOPs for one TR as counted by ``torch.utils.flop_counter`` (2 per multiply-add;
+    matmuls and convolutions only, element-wise ops are not counted)."""
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            model(torch.zeros(1, n_frames, n_features))
+    finally:
+        model.train(was)
+    return int(fc.get_total_flops())
+
+
+def activation_bytes_per_tr(model: nn.Module, n_frames: int = 64, n_features: int = 128, batch: int = 8) -> int:
+    """Bytes of tensors autograd saves for backward in one training-mode forward, per TR.
+
+    Measured with ``torch.autograd.graph.saved_tensors_hooks``; parameters and the input are
+    excluded, tensors sharing storage are counted once.
+    """
+    param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    x = torch.randn(batch, n_frames, n_features)
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor):
+        ptr = t.untyped_storage().data_ptr()
+        if ptr not in param_ptrs and ptr != x.untyped_storage().data_ptr():
+            seen[ptr] = max(seen.get(ptr, 0), t.untyped_storage().nbytes())
+        return t
+
+    was = model.training
+    model.train()
+    try:
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(x.requires_grad_(False))
+    finally:
+        model.train(was)
+    return sum(seen.values()) // batch
+
+
+def summary(model: nn.Module, n_frames: int = 64, n_features: int = 128, depth: int = 3) -> str:
+    """torchinfo's layer table for one TR."""
+    import torchinfo
+
+    return str(torchinfo.summary(model, input_size=(1, n_frames, n_features), depth=depth, verbose=0,
+                                 col_names=("output_size", "num_params"), device="cpu"))
+
+
+def meta_budget(build: Callable[[], nn.Module], batch: int, n_frames: int = 64, n_features: int = 128,
+                bytes_per_param: int = 4, optimizer_states: int = 2) -> dict[str, float]:
+    """Size a model built on the ``meta`` device (no memory allocated): parameters, weights +
+    gradients + AdamW states, and the output shape of a forward of ``batch`` TRs."""
+    with torch.device("meta"):
+        model = build()
+        out = model(torch.empty(batch, n_frames, n_features))
+    n = count_parameters(model)
+    return {
+        "parameters": n,
+        "weights_GiB": n * bytes_per_param / 2**30,
+        "weights+grads+adam_GiB": n * bytes_per_param * (2 + optimizer_states) / 2**30,
+        "output_shape": tuple(out.shape),
+    }
+
+
+def cost_table(models: dict[str, nn.Module], formulas: dict[str, int] | None = None, n_frames: int = 64,
+               n_features: int = 128) -> pd.DataFrame:
+    """One row per model: counted params (+ formula), FLOPs/TR, activation KiB/TR."""
+    rows = []
+    for name, m in models.items():
+        row = {"encoder": name, "params": count_parameters(m)}
+        if formulas is not None:
+            row["params (formula)"] = formulas[name]
+        row["MFLOPs/TR"] = flops_per_tr(m, n_frames, n_features) / 1e6
+        row["activations KiB/TR"] = activation_bytes_per_tr(m, n_frames, n_features) / 1024
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("encoder")

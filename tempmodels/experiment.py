@@ -1,0 +1,159 @@
+"""The fair comparison every chapter runs: same data, decoder, optimizer, budget and seeds for
+each encoder; results as a tidy table (one row per encoder x seed x metric).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .asr import GridRecognizer
+from .audio_benchmark import AudioBenchmark
+from .decoder import Autoencoder, MelDecoder
+from .encoders.base import TemporalEncoder
+from .evaluation import evaluate
+from .melspec import GriffinLimVocoder
+from .normalize import BandNormalizer
+from .probes import linear_probe_accuracy
+from .training import FitResult, TrainConfig, fit
+
+METRICS = ("temporal_detail_r", "reversed_detail_r", "modulation_r", "wer", "speaker_acc")
+
+
+@dataclass
+class AudioData:
+    """Normalised train / val / test log-mel of a benchmark (statistics from train only)."""
+
+    bench: AudioBenchmark
+    norm: BandNormalizer
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+
+    @classmethod
+    def from_bench(cls, bench: AudioBenchmark) -> "AudioData":
+        norm = BandNormalizer(bench.split("train"))
+        return cls(bench, norm, norm(bench.split("train")), norm(bench.split("val")), norm(bench.split("test")))
+
+    def speaker_mask(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """Indices (within the split) of TRs mostly filled by one speaker, and their labels."""
+        trs = self.bench.trs.loc[self.bench.splits[split]].reset_index(drop=True)
+        keep = (trs.speech_fraction > 0.5) & (trs.speaker != "")
+        return np.flatnonzero(keep.to_numpy()), trs.speaker[keep].to_numpy()
+
+
+@torch.no_grad()
+def embed(model: Autoencoder, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    model.eval()
+    dev = next(model.parameters()).device
+    return torch.cat([model.embed(x[i : i + batch].to(dev)).cpu() for i in range(0, len(x), batch)])
+
+
+@torch.no_grad()
+def reconstruct(model: Autoencoder, data: AudioData, split: str, batch: int = 256) -> torch.Tensor:
+    """Decoded log-mel of ``split`` in original (un-normalised) units, (TR, frames, mels)."""
+    model.eval()
+    x = getattr(data, split)
+    dev = next(model.parameters()).device
+    z = torch.cat([model(x[i : i + batch].to(dev)).cpu() for i in range(0, len(x), batch)])
+    return data.norm.inverse(z)
+
+
+@torch.no_grad()
+def reversed_detail_r(model: Autoencoder, data: AudioData, split: str = "test") -> float:
+    """Temporal-detail r on time-reversed TRs (input and target both reversed within each TR).
+
+    A decoder can learn to guess frame order from content alone when the content is predictable
+    (GRID's fixed word order, sentence prosody), which credits even an order-blind encoder.
+    Reversed speech breaks those priors: only order carried by the embedding still scores here,
+    and an order-blind encoder scores at or below 0.
+    """
+    from .metrics import temporal_detail_r
+
+    model.eval()
+    x = getattr(data, split).flip(1)
+    dev = next(model.parameters()).device
+    recon = data.norm.inverse(torch.cat([model(x[i : i + 256].to(dev)).cpu() for i in range(0, len(x), 256)]))
+    return temporal_detail_r(recon, data.norm.inverse(x))
+
+
+def build_autoencoder(build_encoder: Callable[[], TemporalEncoder], d_model: int, decoder_channels: int = 128
+                      ) -> Callable[[], Autoencoder]:
+    """The decoder is built first so its initial weights are identical for every encoder at a given seed."""
+
+    def build() -> Autoencoder:
+        decoder = MelDecoder(d_model=d_model, channels=decoder_channels)
+        return Autoencoder(build_encoder(), decoder)
+
+    return build
+
+
+def score(model: Autoencoder, data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer,
+          split: str = "test", asr: bool = True) -> dict[str, float]:
+    out = evaluate(reconstruct(model, data, split), data.bench, split, vocoder, recognizer, asr=asr)
+    out["reversed_detail_r"] = reversed_detail_r(model, data, split)
+    tr_idx, tr_lab = data.speaker_mask("train")
+    te_idx, te_lab = data.speaker_mask(split)
+    if len(te_idx) and len(np.unique(tr_lab)) > 1:
+        out["speaker_acc"] = linear_probe_accuracy(embed(model, data.train[tr_idx]), tr_lab,
+                                                   embed(model, getattr(data, split)[te_idx]), te_lab)
+    return out
+
+
+def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: AudioData, cfg: TrainConfig,
+                seeds: list[int], vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d_model: int,
+                asr: bool = True, checkpoint_dir: str | Path | None = None, progress: bool = True
+                ) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, FitResult]]:
+    """Train ``name`` once per seed; return (results, histories, fits)."""
+    rows, hists, fits = [], [], {}
+    for seed in seeds:
+        run_cfg = TrainConfig(**{**cfg.__dict__, "seed": int(seed)})
+        ckpt = Path(checkpoint_dir) / f"{name}-seed{seed}.pt" if checkpoint_dir else None
+        res = fit(build_autoencoder(build_encoder, d_model), data.train, data.val, run_cfg, checkpoint=ckpt,
+                  progress=progress, desc=f"{name} seed {seed}")
+        fits[seed] = res
+        metrics = score(res.model, data, vocoder, recognizer, asr=asr)
+        metrics["best_val_loss"] = res.best_val
+        rows += [{"encoder": name, "seed": seed, "metric": k, "value": v} for k, v in metrics.items()]
+        hists.append(res.history.assign(encoder=name, seed=seed))
+    return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), fits
+
+
+def reference_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, split: str = "test",
+                   asr: bool = True) -> pd.DataFrame:
+    """The oracle (original log-mel) and the floor (TR mean) scored like any encoder, plus the
+    speaker probe on the raw mean frame (what frame averaging hands a linear read-out)."""
+    from .metrics import tr_mean_floor
+
+    orig = data.bench.split(split)
+    rows = []
+    for name, recon in (("oracle", orig), ("floor (TR mean)", tr_mean_floor(orig))):
+        m = evaluate(recon, data.bench, split, vocoder, recognizer, asr=asr)
+        m["reversed_detail_r"] = m["temporal_detail_r"]  # both are exact functions of the input: same on reversed TRs
+        rows += [{"encoder": name, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
+    tr_idx, tr_lab = data.speaker_mask("train")
+    te_idx, te_lab = data.speaker_mask(split)
+    acc = linear_probe_accuracy(data.train[tr_idx].mean(1), tr_lab, getattr(data, split)[te_idx].mean(1), te_lab)
+    rows.append({"encoder": "floor (TR mean)", "seed": -1, "metric": "speaker_acc", "value": acc})
+    return pd.DataFrame(rows)
+
+
+def summarize(results: pd.DataFrame, metrics=METRICS, digits: int = 3) -> pd.DataFrame:
+    """encoder x metric table of 'mean ± sd (n)' over seeds (reference rows show their one value)."""
+    r = results[results.metric.isin(metrics)]
+    g = r.groupby(["encoder", "metric"], sort=False).value
+    stats = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "n": g.size()}).reset_index()
+
+    def fmt(row):
+        if row.n == 1:
+            return f"{row['mean']:.{digits}f}"
+        return f"{row['mean']:.{digits}f} ± {row['sd']:.{digits}f}"
+
+    stats["cell"] = stats.apply(fmt, axis=1)
+    order = [m for m in metrics if m in set(stats.metric)]
+    return stats.pivot(index="encoder", columns="metric", values="cell").reindex(
+        index=list(dict.fromkeys(stats.encoder)), columns=order).fillna("—")

@@ -1,0 +1,19 @@
+"""Encoders by name, so command lines and notebooks can say ``--encoder multiscale``."""
+from __future__ import annotations
+
+from typing import Callable
+
+from .encoders import FramePool, MeanPool, MultiScaleEncoder
+from .encoders.base import TemporalEncoder
+
+ENCODERS: dict[str, Callable[..., TemporalEncoder]] = {
+    "mean": MeanPool,
+    "frame": FramePool,
+    "multiscale": MultiScaleEncoder,
+}
+
+
+def make_encoder(name: str, **kwargs) -> TemporalEncoder:
+    if name not in ENCODERS:
+        raise ValueError(f"unknown encoder {name!r}; choose from {sorted(ENCODERS)}")
+    return ENCODERS[name](**kwargs)

@@ -1,0 +1,83 @@
+"""Train one encoder on the benchmark, on one process or many through ``torchrun`` (DDP).
+
+    torchrun --nproc_per_node=2 -m tempmodels.train_ddp --encoder multiscale --out runs/ms
+    python -m tempmodels.train_ddp --encoder mean --epochs 5 --out runs/mean      # one process
+
+The backend is gloo on CPU and nccl on CUDA. Rank 0 builds the benchmark cache first, the others
+wait at a barrier and read it. Rank 0 writes ``<out>/checkpoint.pt`` after every epoch (rerun the
+same command to resume) and ``<out>/result.json`` at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+
+from .atomic import atomic_path
+from .audio_benchmark import AudioConfig, load_audio_benchmark
+from .experiment import AudioData, build_autoencoder
+from .registry import ENCODERS, make_encoder
+from .training import TrainConfig, fit
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--encoder", choices=sorted(ENCODERS), required=True)
+    ap.add_argument("--encoder-kwargs", type=json.loads, default={}, help='JSON, e.g. \'{"hidden": 64}\'')
+    ap.add_argument("--d-model", type=int, default=128)
+    ap.add_argument("--n-trs", type=int, default=240)
+    ap.add_argument("--gap-trs", type=int, default=None)
+    ap.add_argument("--data-seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--patience", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--cache-dir", default=None)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+
+    distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+    if distributed:
+        backend = "nccl" if args.device.startswith("cuda") else "gloo"
+        dist.init_process_group(backend)
+        if args.device.startswith("cuda"):
+            args.device = f"cuda:{int(os.environ['LOCAL_RANK'])}"
+            torch.cuda.set_device(args.device)
+    rank = dist.get_rank() if distributed else 0
+    try:
+        cfg = AudioConfig(n_trs=args.n_trs, seed=args.data_seed, gap_trs=args.gap_trs)
+        if rank == 0:
+            bench = load_audio_benchmark(cfg, args.cache_dir, progress=False)
+        if distributed:
+            dist.barrier()
+        if rank != 0:
+            bench = load_audio_benchmark(cfg, args.cache_dir, progress=False)
+        data = AudioData.from_bench(bench)
+        train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
+                                seed=args.seed, device=args.device)
+        kwargs = {"d_model": args.d_model, **args.encoder_kwargs}
+        args.out.mkdir(parents=True, exist_ok=True)
+        res = fit(build_autoencoder(lambda: make_encoder(args.encoder, **kwargs), args.d_model), data.train, data.val,
+                  train_cfg, checkpoint=args.out / "checkpoint.pt", progress=rank == 0, desc=f"rank0 {args.encoder}")
+        if rank == 0:
+            result = {"encoder": args.encoder, "world_size": dist.get_world_size() if distributed else 1,
+                      "best_epoch": res.best_epoch, "best_val_loss": res.best_val,
+                      "history": res.history.to_dict(orient="records")}
+            with atomic_path(args.out / "result.json") as tmp:
+                tmp.write_text(json.dumps(result, indent=1))
+            print(json.dumps({k: v for k, v in result.items() if k != "history"}))
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

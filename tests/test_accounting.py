@@ -1,0 +1,83 @@
+"""Analytic formulas == what PyTorch counts, over grids of configurations."""
+import itertools
+
+import pytest
+import torch
+
+from tempmodels import accounting as A
+from tempmodels.decoder import Autoencoder, MelDecoder
+from tempmodels.encoders import FramePool, MeanPool, MultiScaleEncoder, Time2Vec
+
+PE = {"none": (0, 0), "concat": (3, 0), "sinusoidal": (0, 0), "time2vec": (8, 16)}
+
+
+@pytest.mark.parametrize("f,d", [(128, 128), (40, 7), (1, 1)])
+def test_mean_pool(f, d):
+    assert A.count_parameters(MeanPool(f, 64, d)) == MeanPool.param_formula(f, d)
+
+
+@pytest.mark.parametrize("pos,pool,hidden", list(itertools.product(PE, ["mean", "attention"], [16, 256])))
+def test_frame_pool(pos, pool, hidden):
+    extra, pp = PE[pos]
+    m = FramePool(128, 64, 32, hidden=hidden, positional=pos, pool=pool, pool_hidden=12)
+    assert A.count_parameters(m) == FramePool.param_formula(128, 32, hidden, extra, pp, pool, 12)
+
+
+GRID = list(itertools.product(["none", "concat", "time2vec"], ["conv_mean", "conv_attention"],
+                              [(1, 3, 5, 7, 11), (3,), (1, 5, 11)], [(32, 32), (48, 16)]))
+
+
+@pytest.mark.parametrize("pos,agg,kernels,hd", GRID)
+def test_multiscale_params_and_flops(pos, agg, kernels, hd):
+    hidden, d = hd
+    extra, pp = PE[pos]
+    m = MultiScaleEncoder(128, 64, d, hidden=hidden, kernels=kernels, positional=pos, aggregation=agg, pool_hidden=10)
+    kw = dict(n_features=128, d_model=d, hidden=hidden, kernels=kernels, pos_extra=extra, aggregation=agg, pool_hidden=10)
+    assert A.count_parameters(m) == MultiScaleEncoder.param_formula(pos_params=pp, **kw)
+    assert A.flops_per_tr(m) == MultiScaleEncoder.flop_formula(n_frames=64, **kw)
+
+
+@pytest.mark.parametrize("pos,kernels,hd", [("none", (1, 3, 5, 7, 11), (32, 32)), ("concat", (3, 7), (48, 16)),
+                                             ("time2vec", (1, 3, 5, 7, 11), (64, 128))])
+def test_multiscale_activation_estimate(pos, kernels, hd):
+    hidden, d = hd
+    m = MultiScaleEncoder(128, 64, d, hidden=hidden, kernels=kernels, positional=pos)
+    measured = A.activation_bytes_per_tr(m)
+    est = MultiScaleEncoder.activation_formula(128, 64, d, hidden, kernels, PE[pos][0])
+    assert abs(measured - est) / measured < 0.01
+
+
+@pytest.mark.parametrize("d,c", [(128, 128), (32, 64)])
+def test_decoder(d, c):
+    dec = MelDecoder(d, channels=c)
+    assert A.count_parameters(dec) == MelDecoder.param_formula(d, channels=c)
+    assert dec(torch.randn(2, d)).shape == (2, 64, 128)
+
+
+def test_decoder_errors():
+    with pytest.raises(ValueError, match="divisible"):
+        MelDecoder(n_frames=60)
+    with pytest.raises(ValueError, match=r"embeddings shaped \(batch, 16\)"):
+        MelDecoder(16)(torch.randn(2, 8))
+    with pytest.raises(ValueError, match="d_model"):
+        Autoencoder(MeanPool(d_model=8), MelDecoder(16))
+
+
+def test_flops_of_mean_pool_is_the_projection():
+    assert A.flops_per_tr(MeanPool(128, 64, 32)) == 2 * 128 * 32
+
+
+def test_meta_budget_allocates_nothing():
+    big = A.meta_budget(lambda: MultiScaleEncoder(hidden=4096, d_model=4096), batch=1024)
+    assert big["parameters"] == MultiScaleEncoder.param_formula(hidden=4096, d_model=4096)
+    assert big["output_shape"] == (1024, 4096)
+    assert big["weights+grads+adam_GiB"] == pytest.approx(big["parameters"] * 16 / 2**30)
+
+
+def test_summary_mentions_layers():
+    s = A.summary(MultiScaleEncoder(hidden=16, d_model=16))
+    assert "MultiScaleConv1d" in s and "Total params" in s
+
+
+def test_time2vec_formula():
+    assert A.count_parameters(Time2Vec(5)) == Time2Vec.param_formula(5)

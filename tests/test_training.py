@@ -1,0 +1,163 @@
+"""Trainer: determinism, early stopping, checkpoint + exact resume, DDP through torchrun."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tempmodels.decoder import Autoencoder, MelDecoder
+from tempmodels.encoders import MeanPool, MultiScaleEncoder
+from tempmodels.training import TrainConfig, fit
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _data(n=48, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, 1, 128, generator=g)
+    ramp = torch.linspace(-1, 1, 64)[None, :, None] * torch.randn(n, 1, 128, generator=g)
+    return base + ramp + 0.1 * torch.randn(n, 64, 128, generator=g)
+
+
+def _build(kind="ms"):
+    def build():
+        dec = MelDecoder(16, channels=16)
+        enc = MultiScaleEncoder(d_model=16, hidden=8) if kind == "ms" else MeanPool(d_model=16)
+        return Autoencoder(enc, dec)
+    return build
+
+
+CFG = TrainConfig(epochs=6, batch_size=8, lr=3e-3, patience=10, seed=1)
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def _same(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_deterministic():
+    x, v = _data(), _data(16, seed=1)
+    r1, r2 = fit(_build(), x, v, CFG, progress=False), fit(_build(), x, v, CFG, progress=False)
+    assert r1.history.equals(r2.history)
+    assert _same(_state(r1.model), _state(r2.model))
+
+
+def test_learns():
+    x, v = _data(), _data(16, seed=1)
+    h = fit(_build(), x, v, CFG, progress=False).history
+    assert h.val_loss.iloc[-1] < h.val_loss.iloc[0]
+
+
+def test_different_seed_differs():
+    x, v = _data(), _data(16, seed=1)
+    a = fit(_build(), x, v, CFG, progress=False)
+    b = fit(_build(), x, v, TrainConfig(**{**CFG.__dict__, "seed": 2}), progress=False)
+    assert not a.history.equals(b.history)
+
+
+def test_early_stopping_restores_best():
+    x, v = _data(), _data(16, seed=1)
+    cfg = TrainConfig(epochs=40, batch_size=8, lr=5e-2, patience=2, seed=0)
+    r = fit(_build(), x, v, cfg, progress=False)
+    assert len(r.history) < 40
+    assert r.best_val == pytest.approx(r.history.val_loss.min())
+    assert len(r.history) - r.best_epoch == 2
+
+
+def test_interrupt_then_resume_matches_uninterrupted(tmp_path):
+    x, v = _data(), _data(16, seed=1)
+    full = fit(_build(), x, v, CFG, progress=False)
+
+    def crash(epoch, hist):
+        if epoch == 3:
+            raise KeyboardInterrupt("simulated interruption")
+
+    ckpt = tmp_path / "run.pt"
+    with pytest.raises(KeyboardInterrupt):
+        fit(_build(), x, v, CFG, checkpoint=ckpt, progress=False, on_epoch_end=crash)
+    resumed = fit(_build(), x, v, CFG, checkpoint=ckpt, progress=False)
+    assert resumed.resumed_from == 3
+    assert resumed.history.equals(full.history)
+    assert _same(_state(resumed.model), _state(full.model))
+
+
+def test_finished_checkpoint_is_not_retrained(tmp_path):
+    x, v = _data(), _data(16, seed=1)
+    ckpt = tmp_path / "run.pt"
+    first = fit(_build(), x, v, CFG, checkpoint=ckpt, progress=False)
+    again = fit(_build(), x, v, CFG, checkpoint=ckpt, progress=False,
+                on_epoch_end=lambda *a: pytest.fail("a finished run must not train again"))
+    assert again.history.equals(first.history)
+
+
+def test_checkpoint_from_other_config_is_refused(tmp_path):
+    x, v = _data(), _data(16, seed=1)
+    ckpt = tmp_path / "run.pt"
+    fit(_build(), x, v, TrainConfig(epochs=1, batch_size=8), checkpoint=ckpt, progress=False)
+    with pytest.raises(ValueError, match="different configuration"):
+        fit(_build(), x, v, TrainConfig(epochs=2, batch_size=8), checkpoint=ckpt, progress=False)
+
+
+def test_too_little_data():
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        fit(_build(), _data(4), _data(4), CFG, progress=False)
+
+
+# ----------------------------------------------------------------- real processes
+CLI = [sys.executable, "-m", "tempmodels.train_ddp", "--n-trs", "60", "--gap-trs", "4", "--batch-size", "8"]
+needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+
+
+@needs_espeak
+def test_kill_mid_run_then_resume(tmp_path):
+    """SIGKILL a training process after its 2nd checkpoint; rerunning the command gives the same result."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ["--encoder", "multiscale", "--encoder-kwargs", '{"hidden": 16}', "--epochs", "30", "--patience", "30"]
+    ref = subprocess.run(CLI + args + ["--out", str(tmp_path / "ref")], env=env, capture_output=True, text=True)
+    assert ref.returncode == 0, ref.stderr
+
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(CLI + args + ["--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt, deadline = out / "checkpoint.pt", time.time() + 120
+    while time.time() < deadline:
+        if ckpt.exists() and torch.load(ckpt, weights_only=False)["state"]["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (out / "result.json").exists(), "killed before the end: no result may look finished"
+    killed_at = torch.load(ckpt, weights_only=False)["state"]["epoch"]
+    assert 2 <= killed_at < 30
+
+    again = subprocess.run(CLI + args + ["--out", str(out)], env=env, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    a, b = json.loads((tmp_path / "ref" / "result.json").read_text()), json.loads((out / "result.json").read_text())
+    assert a["history"] == b["history"] and a["best_val_loss"] == b["best_val_loss"]
+
+
+@needs_espeak
+def test_torchrun_two_cpu_processes_match_one(tmp_path):
+    """DDP on 2 gloo processes: each rank takes half of every global batch, gradients are averaged,
+    so (for an encoder without BatchNorm) training matches one process to float tolerance."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ["--encoder", "mean", "--epochs", "3"]
+    single = subprocess.run(CLI + args + ["--out", str(tmp_path / "one")], env=env, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    ddp = subprocess.run(torchrun + CLI[1:] + args + ["--out", str(tmp_path / "two")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    one, two = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("one", "two"))
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    for h1, h2 in zip(one["history"], two["history"]):
+        assert h2["val_loss"] == pytest.approx(h1["val_loss"], rel=1e-5)
+        assert h2["train_loss"] == pytest.approx(h1["train_loss"], rel=1e-5)
