@@ -37,6 +37,7 @@ sysdeps:
 
 $(PY): pyproject.toml
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
+	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null   # venvs made by uv have no pip
 	$(PY) -m pip install -q --upgrade pip uv
 	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[book,test]'
 	@touch $(PY)
@@ -62,7 +63,7 @@ pytest: env
 # Re-execute each quick-profile chapter and compare its checked outputs (nbval).
 nbval: env
 	$(PY) -m tempmodels.execute --profile quick $(NOTEBOOKS)
-	$(PY) -m pytest --nbval $(EXECUTED) --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	$(PY) -m pytest --nbval $(EXECUTED) --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test: pytest nbval
 

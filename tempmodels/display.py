@@ -52,3 +52,45 @@ def metric_table(df: pd.DataFrame, index: str, columns: str = "metric", values: 
                  digits: int = 3) -> pd.DataFrame:
     """Long (tidy) results -> wide table rounded for display (what nbval checks)."""
     return df.pivot_table(index=index, columns=columns, values=values, sort=False).round(digits)
+
+
+def training_curves(histories: pd.DataFrame, y: str = "val_loss"):
+    """Validation loss per epoch, one line per encoder (band: spread over seeds)."""
+    import seaborn as sns
+
+    g = sns.relplot(data=histories, x="epoch", y=y, hue="encoder", kind="line", errorbar=("pi", 100),
+                    height=3.5, aspect=1.8)
+    g.set(ylabel=y.replace("_", " ") + " (MSE, normalised log-mel)")
+    return g
+
+
+def metric_points(results: pd.DataFrame, metrics, reference: pd.DataFrame | None = None):
+    """One panel per metric: mean and seed spread per encoder; oracle/floor as dashed lines."""
+    import seaborn as sns
+
+    metrics = [m for m in metrics if m in set(results.metric)]
+    ncols = min(3, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    n_enc = results.encoder.nunique()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, (0.45 * n_enc + 1.2) * nrows), squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
+    for ax, m in zip(axes.flat, metrics):
+        d = results[results.metric == m]
+        sns.pointplot(data=d, y="encoder", x="value", hue="encoder", errorbar="sd", ax=ax, legend=False,
+                      linestyle="none", markers="o")
+        sns.stripplot(data=d, y="encoder", x="value", color="0.3", size=3, ax=ax)
+        if reference is not None:
+            for name, ls in (("oracle", "--"), ("floor (TR mean)", ":")):
+                v = reference[(reference.encoder == name) & (reference.metric == m)].value
+                if len(v):
+                    ax.axvline(float(v.iloc[0]), color="k", ls=ls, lw=1, label=name)
+        ax.set_title(m.replace("_", " "))
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        if list(axes.flat).index(ax) % ncols:
+            ax.set_yticklabels([])
+    if reference is not None:
+        axes.flat[0].legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig

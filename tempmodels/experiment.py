@@ -19,9 +19,9 @@ from .evaluation import evaluate
 from .melspec import GriffinLimVocoder
 from .normalize import BandNormalizer
 from .probes import linear_probe_accuracy
-from .training import FitResult, TrainConfig, fit
+from .training import FitResult, TrainConfig, evaluate_loss, fit
 
-METRICS = ("temporal_detail_r", "reversed_detail_r", "modulation_r", "wer", "speaker_acc")
+METRICS = ("test_mse", "temporal_detail_r", "reversed_detail_r", "modulation_r", "wer", "speaker_acc")
 
 
 @dataclass
@@ -96,6 +96,7 @@ def score(model: Autoencoder, data: AudioData, vocoder: GriffinLimVocoder, recog
           split: str = "test", asr: bool = True) -> dict[str, float]:
     out = evaluate(reconstruct(model, data, split), data.bench, split, vocoder, recognizer, asr=asr)
     out["reversed_detail_r"] = reversed_detail_r(model, data, split)
+    out["test_mse"] = evaluate_loss(model, getattr(data, split))
     tr_idx, tr_lab = data.speaker_mask("train")
     te_idx, te_lab = data.speaker_mask(split)
     if len(te_idx) and len(np.unique(tr_lab)) > 1:
@@ -134,6 +135,7 @@ def reference_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: Grid
     for name, recon in (("oracle", orig), ("floor (TR mean)", tr_mean_floor(orig))):
         m = evaluate(recon, data.bench, split, vocoder, recognizer, asr=asr)
         m["reversed_detail_r"] = m["temporal_detail_r"]  # both are exact functions of the input: same on reversed TRs
+        m["test_mse"] = float(((data.norm(recon) - getattr(data, split)) ** 2).mean())
         rows += [{"encoder": name, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
     tr_idx, tr_lab = data.speaker_mask("train")
     te_idx, te_lab = data.speaker_mask(split)
@@ -157,3 +159,62 @@ def summarize(results: pd.DataFrame, metrics=METRICS, digits: int = 3) -> pd.Dat
     order = [m for m in metrics if m in set(stats.metric)]
     return stats.pivot(index="encoder", columns="metric", values="cell").reindex(
         index=list(dict.fromkeys(stats.encoder)), columns=order).fillna("—")
+
+
+def paired_vs(results: pd.DataFrame, baseline: str, metric: str, higher_is_better: bool = True) -> pd.DataFrame:
+    """Per-seed paired difference of each encoder against ``baseline`` (same seeds, same data).
+
+    ``change_%`` is relative to the baseline's mean; for a lower-is-better metric (MSE, WER) a
+    positive change means an improvement (a reduction).
+    """
+    r = results[(results.metric == metric) & (results.seed >= 0)].pivot(index="seed", columns="encoder", values="value")
+    if baseline not in r:
+        raise KeyError(f"baseline {baseline!r} not in results; have {list(r.columns)}")
+    sign = 1.0 if higher_is_better else -1.0
+    rows = []
+    for enc in r.columns:
+        if enc == baseline:
+            continue
+        d = sign * (r[enc] - r[baseline]).dropna()
+        base = abs(r[baseline].mean())
+        rows.append({"encoder": enc, "metric": metric, "improvement": d.mean(), "sd": d.std(ddof=1),
+                     "seeds": len(d), "better_in_all_seeds": bool((d > 0).all()),
+                     "change_%": 100 * d.mean() / base if base > 0 else float("nan")})
+    return pd.DataFrame(rows).set_index("encoder")
+
+
+def run_all(specs: dict[str, Callable[[], TemporalEncoder]], data: AudioData, cfg: TrainConfig, seeds: list[int],
+            vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d_model: int, asr: bool = True,
+            checkpoint_dir: str | Path | None = None, progress: bool = True):
+    """``run_encoder`` for every named encoder; returns (results, histories, {name: {seed: FitResult}}).
+
+    One progress bar counts the runs (encoder x seed) instead of one bar per run's epochs.
+    """
+    from tqdm.auto import tqdm
+
+    results, histories, fits = [], [], {}
+    bar = tqdm(total=len(specs) * len(seeds), desc="training runs", unit="run", disable=not progress, mininterval=2)
+    for name, build in specs.items():
+        fits[name] = {}
+        for seed in seeds:
+            bar.set_postfix_str(f"{name}, seed {seed}")
+            r, h, f = run_encoder(name, build, data, cfg, [seed], vocoder, recognizer, d_model, asr=asr,
+                                  checkpoint_dir=checkpoint_dir, progress=False)
+            results.append(r)
+            histories.append(h)
+            fits[name].update(f)
+            bar.update(1)
+    bar.close()
+    return pd.concat(results, ignore_index=True), pd.concat(histories, ignore_index=True), fits
+
+
+def paired_table(results: pd.DataFrame, baseline: str, metrics=("test_mse", "temporal_detail_r", "reversed_detail_r"),
+                 digits: int = 3) -> pd.DataFrame:
+    """Compact encoder x metric table of paired improvements over ``baseline``: 'Δ ± sd' with ✓ when
+    better in every seed (lower-is-better metrics — MSE, WER — are sign-flipped so + is better)."""
+    cols = {}
+    for m in metrics:
+        p = paired_vs(results, baseline, m, higher_is_better=m not in ("test_mse", "wer"))
+        cols[f"Δ {m}"] = p.apply(lambda r: f"{r.improvement:+.{digits}f} ± {r.sd:.{digits}f}"
+                                 + (" ✓" if r.better_in_all_seeds else ""), axis=1)
+    return pd.DataFrame(cols)

@@ -71,9 +71,10 @@ def _schedule(cfg: TrainConfig, steps_per_epoch: int):
 @torch.no_grad()
 def evaluate_loss(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> float:
     model.eval()
+    dev = next(model.parameters()).device
     total = 0.0
     for i in range(0, len(x), batch_size):
-        xb = x[i : i + batch_size]
+        xb = x[i : i + batch_size].to(dev)
         total += float(nn.functional.mse_loss(model(xb), xb, reduction="sum"))
     return total / x.numel()
 
