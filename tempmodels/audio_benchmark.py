@@ -81,6 +81,14 @@ class AudioBenchmark:
         return s[(s.kind == "speech") & (s.start >= lo) & (s.end <= hi)].reset_index(drop=True)
 
 
+    def speechiest_window(self, split: str, n_trs: int = 4) -> int:
+        """Index (within ``split``) of the first of the ``n_trs`` consecutive TRs holding the most speech."""
+        speech = self.trs.loc[self.splits[split]].speech_fraction.to_numpy()
+        if len(speech) < n_trs:
+            raise ValueError(f"split {split!r} has {len(speech)} TRs, fewer than the window of {n_trs}")
+        return int(np.argmax(np.convolve(speech, np.ones(n_trs), mode="valid")))
+
+
 # --------------------------------------------------------------------------- generation
 def _tones(rng, sr, dur, tempo):
     t = np.arange(int(dur * sr)) / sr

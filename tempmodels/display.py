@@ -94,3 +94,28 @@ def metric_points(results: pd.DataFrame, metrics, reference: pd.DataFrame | None
         axes.flat[0].legend(loc="best", fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def reconstruction_spectrograms(bench, recons: dict[str, torch.Tensor], split: str = "test", n_trs: int = 4):
+    """The most speech-filled ``n_trs`` TRs of ``split``: original, floor, and each reconstruction."""
+    from .metrics import tr_mean_floor
+
+    start = bench.speechiest_window(split, n_trs)
+    orig = bench.split(split)[start : start + n_trs]
+    panels = {"original": orig, "floor (TR mean)": tr_mean_floor(orig)}
+    panels.update({name: r[start : start + n_trs] for name, r in recons.items()})
+    return plot_spectrograms(panels)
+
+
+def reconstruction_players(bench, recons: dict[str, torch.Tensor], vocoder, split: str = "test", sentence: int = 0):
+    """One held-out sentence through the vocoder: oracle, floor and each reconstruction, as players."""
+    from IPython.display import Markdown, display
+
+    from .evaluation import utterance_mels
+    from .metrics import tr_mean_floor
+
+    orig = bench.split(split)
+    s = bench.sentences(split).iloc[sentence]
+    display(Markdown(f"**“{s.text}”** — voice `{s.voice}` (vocoded reconstructions)"))
+    sources = {"oracle": orig, "floor": tr_mean_floor(orig), **recons}
+    return audio_table({name: vocoder(utterance_mels(m, bench, split)[sentence]) for name, m in sources.items()})

@@ -47,23 +47,23 @@ class AudioData:
 
 
 @torch.no_grad()
-def embed(model: Autoencoder, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+def _batched(fn: Callable[[torch.Tensor], torch.Tensor], model: Autoencoder, x: torch.Tensor,
+             batch: int = 256) -> torch.Tensor:
+    """Apply ``fn`` to ``x`` in eval mode, batch by batch on the model's device; result on CPU."""
     model.eval()
     dev = next(model.parameters()).device
-    return torch.cat([model.embed(x[i : i + batch].to(dev)).cpu() for i in range(0, len(x), batch)])
+    return torch.cat([fn(x[i : i + batch].to(dev)).cpu() for i in range(0, len(x), batch)])
 
 
-@torch.no_grad()
+def embed(model: Autoencoder, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    return _batched(model.embed, model, x, batch)
+
+
 def reconstruct(model: Autoencoder, data: AudioData, split: str, batch: int = 256) -> torch.Tensor:
     """Decoded log-mel of ``split`` in original (un-normalised) units, (TR, frames, mels)."""
-    model.eval()
-    x = getattr(data, split)
-    dev = next(model.parameters()).device
-    z = torch.cat([model(x[i : i + batch].to(dev)).cpu() for i in range(0, len(x), batch)])
-    return data.norm.inverse(z)
+    return data.norm.inverse(_batched(model, model, getattr(data, split), batch))
 
 
-@torch.no_grad()
 def reversed_detail_r(model: Autoencoder, data: AudioData, split: str = "test") -> float:
     """Temporal-detail r on time-reversed TRs (input and target both reversed within each TR).
 
@@ -74,11 +74,8 @@ def reversed_detail_r(model: Autoencoder, data: AudioData, split: str = "test") 
     """
     from .metrics import temporal_detail_r
 
-    model.eval()
     x = getattr(data, split).flip(1)
-    dev = next(model.parameters()).device
-    recon = data.norm.inverse(torch.cat([model(x[i : i + 256].to(dev)).cpu() for i in range(0, len(x), 256)]))
-    return temporal_detail_r(recon, data.norm.inverse(x))
+    return temporal_detail_r(data.norm.inverse(_batched(model, model, x)), data.norm.inverse(x))
 
 
 def build_autoencoder(build_encoder: Callable[[], TemporalEncoder], d_model: int, decoder_channels: int = 128

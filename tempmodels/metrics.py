@@ -33,7 +33,8 @@ def tr_mean_floor(x: torch.Tensor) -> torch.Tensor:
     return window_average(x, x.shape[1])
 
 
-def _pearson(a: torch.Tensor, b: torch.Tensor) -> float:
+def pearson_r(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pooled Pearson r over all elements; 0 (not NaN) when either side is constant."""
     a = a - a.mean()
     b = b - b.mean()
     den = torch.sqrt((a * a).sum() * (b * b).sum())
@@ -47,7 +48,7 @@ def temporal_detail_r(recon: torch.Tensor, orig: torch.Tensor) -> float:
     Only within-TR temporal structure is scored: the TR mean alone scores exactly 0.
     """
     recon, orig = _check_pair(recon, orig)
-    return _pearson(recon - recon.mean(1, keepdim=True), orig - orig.mean(1, keepdim=True))
+    return pearson_r(recon - recon.mean(1, keepdim=True), orig - orig.mean(1, keepdim=True))
 
 
 def modulation_spectrum(x: torch.Tensor) -> torch.Tensor:
@@ -68,7 +69,7 @@ def modulation_r(recon: torch.Tensor, orig: torch.Tensor) -> float:
     """
     recon, orig = _check_pair(recon, orig)
     mr, mo = modulation_spectrum(recon), modulation_spectrum(orig)
-    return float(sum(_pearson(mr[i], mo[i]) for i in range(mr.shape[0])) / mr.shape[0])
+    return float(sum(pearson_r(mr[i], mo[i]) for i in range(mr.shape[0])) / mr.shape[0])
 
 
 def temporal_modulation_profile(x: torch.Tensor) -> torch.Tensor:

@@ -99,24 +99,20 @@ class ParameterGuard:
         cells = self._cells[:-1]
         if not cells:
             raise ParameterError("no parameters cell ran between ParameterGuard() and check()")
-        declared_names = assigned_names(cells[0])
-        declared = {n: namespace[n] for n in declared_names}
-        defaults = {n: ast.literal_eval(_rhs(cells[0], n)) for n in declared_names if _rhs(cells[0], n) is not None}
+        declared = _literal_defaults(cells[0])
         for src in cells[1:]:
-            injected = {n: namespace[n] for n in assigned_names(src)}
-            validate({**declared, **defaults}, injected, where="papermill parameters")
-            declared.update(injected)
-        return SimpleNamespace(**declared)
+            validate(declared, {n: namespace[n] for n in assigned_names(src)}, where="papermill parameters")
+        return SimpleNamespace(**{n: namespace[n] for n in declared})
 
 
-def _rhs(source: str, name: str):
-    """Source of the literal assigned to ``name`` in ``source``, or None if it is not a literal."""
+def _literal_defaults(source: str) -> dict[str, Any]:
+    """{name: default} for the parameters cell; a default that is not a literal maps to None (any type)."""
+    out: dict[str, Any] = {}
     for node in ast.parse(source).body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            seg = ast.get_source_segment(source, node.value)
+        target = node.targets[0] if isinstance(node, ast.Assign) else node.target if isinstance(node, ast.AnnAssign) else None
+        if isinstance(target, ast.Name) and node.value is not None:
             try:
-                ast.literal_eval(seg)
-                return seg
-            except (ValueError, SyntaxError):
-                return None
-    return None
+                out[target.id] = ast.literal_eval(node.value)
+            except ValueError:
+                out[target.id] = None
+    return out

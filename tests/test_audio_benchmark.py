@@ -103,3 +103,13 @@ def test_silence_is_quiet_speech_is_loud(small_bench):
     trs = small_bench.trs
     energy = small_bench.mel.mean(dim=(1, 2)).numpy()
     assert np.median(energy[trs.kind == "speech"]) > np.median(energy[trs.kind == "silence"]) + 3
+
+
+def test_speechiest_window(small_bench):
+    split = "train"
+    start = small_bench.speechiest_window(split, 4)
+    speech = small_bench.trs.loc[small_bench.splits[split]].speech_fraction.to_numpy()
+    best = speech[start:start + 4].sum()
+    assert all(best >= speech[i:i + 4].sum() for i in range(len(speech) - 3))
+    with pytest.raises(ValueError, match="fewer than the window"):
+        small_bench.speechiest_window("test", 10_000)
