@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
 from .atomic import config_key
 from .melspec import MelConfig, log_mel, to_trs

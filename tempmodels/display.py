@@ -119,3 +119,38 @@ def reconstruction_players(bench, recons: dict[str, torch.Tensor], vocoder, spli
     display(Markdown(f"**“{s.text}”** — voice `{s.voice}` (vocoded reconstructions)"))
     sources = {"oracle": orig, "floor": tr_mean_floor(orig), **recons}
     return audio_table({name: vocoder(utterance_mels(m, bench, split)[sentence]) for name, m in sources.items()})
+
+
+def capacity_curves(results: pd.DataFrame, reference: pd.DataFrame, metrics, d_col: str = "d"):
+    """One panel per metric against the embedding size d (log2 axis): each encoder's mean and seed
+    spread, PCA-d as a black line, oracle and floor as horizontal lines."""
+    import seaborn as sns
+
+    metrics = [m for m in metrics if m in set(results.metric)]
+    ncols = min(3, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
+    learned = results[results.seed >= 0]
+    pca = results[(results.encoder == "PCA-d")]
+    for i, (ax, m) in enumerate(zip(axes.flat, metrics)):
+        sns.lineplot(data=learned[learned.metric == m], x=d_col, y="value", hue="encoder", marker="o",
+                     errorbar=("pi", 100), ax=ax, legend=i == 0)
+        p = pca[pca.metric == m].sort_values(d_col)
+        ax.plot(p[d_col], p.value, color="k", lw=2.2, marker="s", label="PCA-d")
+        for name, ls in (("oracle", "--"), ("floor (TR mean)", ":")):
+            v = reference[(reference.encoder == name) & (reference.metric == m)].value
+            if len(v):
+                ax.axhline(float(v.iloc[0]), color="0.4", ls=ls, lw=1, label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_title(m.replace("_", " "))
+        ax.set_xlabel("embedding size d (numbers per TR)")
+        ax.set_ylabel("")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    if axes.flat[0].get_legend() is not None:
+        axes.flat[0].get_legend().remove()
+    fig.legend(handles, labels, loc="lower center", ncol=min(5, len(labels)), frameon=False,
+               bbox_to_anchor=(0.5, -0.02 - 0.03 * (len(labels) // 5)))
+    fig.tight_layout()
+    return fig

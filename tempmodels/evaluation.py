@@ -1,13 +1,16 @@
 """One evaluation protocol for every reconstruction of a split's log-mel: the metrics of chapter 00.
 
 ``evaluate`` scores temporal detail and modulation correlation on all TRs of the split, and
-intelligibility on every sentence that lies wholly inside it (vocoder -> ASR -> WER).
+intelligibility on every sentence that lies wholly inside it: vocoder -> ASR -> WER, and STOI
+(pystoi) of the vocoded sentence against the original waveform — a graded score where WER
+saturates at 1.0.
 """
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
 from .asr import GridRecognizer, word_error_rate
 from .audio_benchmark import AudioBenchmark
@@ -15,29 +18,57 @@ from .melspec import GriffinLimVocoder
 from .metrics import modulation_r, temporal_detail_r
 
 
+def _utterance_frames(bench: AudioBenchmark, split: str) -> list[tuple[int, int]]:
+    """[lo, hi) frame range of each sentence of ``split``, relative to the split's first frame.
+
+    Frame ``i`` is centred on sample ``i * hop`` (``center=True``): a sentence on samples
+    [start, end) spans frames ``start // hop`` to ``ceil(end / hop)`` inclusive.
+    """
+    idx = bench.splits[split]
+    cfg = bench.config.mel
+    first = idx[0] * cfg.frames_per_tr
+    n = len(idx) * cfg.frames_per_tr
+    return [(max(s.start // cfg.hop_length - first, 0), min(-(-s.end // cfg.hop_length) + 1 - first, n))
+            for s in bench.sentences(split).itertuples()]
+
+
 def utterance_mels(recon: torch.Tensor, bench: AudioBenchmark, split: str) -> list[torch.Tensor]:
     """Cut each sentence of ``split`` out of its reconstructed log-mel (TR, frames, mels)."""
     idx = bench.splits[split]
     if recon.shape[0] != len(idx):
         raise ValueError(f"reconstruction has {recon.shape[0]} TRs, split {split!r} has {len(idx)}")
-    cfg = bench.config.mel
     frames = recon.reshape(-1, recon.shape[-1])
-    first = idx[0] * cfg.frames_per_tr
-    out = []
-    for s in bench.sentences(split).itertuples():
-        lo = s.start // cfg.hop_length - first
-        hi = -(-s.end // cfg.hop_length) + 1 - first
-        out.append(frames[max(lo, 0) : min(hi, frames.shape[0])])
-    return out
+    return [frames[lo:hi] for lo, hi in _utterance_frames(bench, split)]
+
+
+def utterance_reference_audio(bench: AudioBenchmark, split: str, lengths: list[int]) -> list[np.ndarray]:
+    """The original waveform under each sentence's frames, ``lengths[i]`` samples from its first frame's centre
+    (what the vocoder's output of those frames lines up with)."""
+    cfg = bench.config.mel
+    first = bench.splits[split][0] * cfg.frames_per_tr
+    return [bench.audio[(first + lo) * cfg.hop_length:][:n] for (lo, _), n in zip(_utterance_frames(bench, split), lengths)]
+
+
+def stoi_score(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 16_000) -> float:
+    """Short-Time Objective Intelligibility (Taal et al. 2011, pystoi) of ``degraded`` against ``reference``."""
+    from pystoi import stoi
+
+    n = min(len(reference), len(degraded))
+    if n < sample_rate // 4:
+        raise ValueError(f"STOI needs at least 0.25 s of audio, got {n} samples")
+    return float(stoi(np.asarray(reference[:n], dtype=np.float64), np.asarray(degraded[:n], dtype=np.float64),
+                      sample_rate, extended=False))
 
 
 def transcribe_split(recon: torch.Tensor, bench: AudioBenchmark, split: str, vocoder: GriffinLimVocoder,
                      recognizer: GridRecognizer, progress: bool = False, desc: str = "ASR") -> pd.DataFrame:
-    """One row per sentence: reference, hypothesis."""
+    """One row per sentence: reference text, hypothesis, and STOI of the vocoded sentence."""
     sents = bench.sentences(split)
-    hyps = [recognizer.transcribe(vocoder(m)) for m in
-            tqdm(utterance_mels(recon, bench, split), desc=desc, disable=not progress, leave=False)]
-    return pd.DataFrame({"segment": sents.segment, "voice": sents.voice, "reference": sents.text, "hypothesis": hyps})
+    waves = [vocoder(m) for m in tqdm(utterance_mels(recon, bench, split), desc=desc, disable=not progress, leave=False)]
+    refs = utterance_reference_audio(bench, split, [len(w) for w in waves])
+    return pd.DataFrame({"segment": sents.segment, "voice": sents.voice, "reference": sents.text,
+                         "hypothesis": [recognizer.transcribe(w) for w in waves],
+                         "stoi": [stoi_score(r, w, bench.config.mel.sample_rate) for r, w in zip(refs, waves)]})
 
 
 def evaluate(recon: torch.Tensor, bench: AudioBenchmark, split: str, vocoder: GriffinLimVocoder,
@@ -47,6 +78,7 @@ def evaluate(recon: torch.Tensor, bench: AudioBenchmark, split: str, vocoder: Gr
     if asr:
         t = transcribe_split(recon, bench, split, vocoder, recognizer, progress, desc)
         out["wer"] = word_error_rate(list(t.reference), list(t.hypothesis))
+        out["stoi"] = float(t.stoi.mean())
     return out
 
 

@@ -10,6 +10,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 
 from .asr import GridRecognizer
 from .audio_benchmark import AudioBenchmark
@@ -19,9 +20,9 @@ from .evaluation import evaluate
 from .melspec import GriffinLimVocoder
 from .normalize import BandNormalizer
 from .probes import linear_probe_accuracy
-from .training import FitResult, TrainConfig, evaluate_loss, fit
+from .training import FitResult, TrainConfig, fit
 
-METRICS = ("test_mse", "temporal_detail_r", "reversed_detail_r", "modulation_r", "wer", "speaker_acc")
+METRICS = ("test_mse", "temporal_detail_r", "reversed_detail_r", "modulation_r", "wer", "stoi", "speaker_acc")
 
 
 @dataclass
@@ -59,23 +60,48 @@ def embed(model: Autoencoder, x: torch.Tensor, batch: int = 256) -> torch.Tensor
     return _batched(model.embed, model, x, batch)
 
 
+def pool_weights(model: Autoencoder, x: torch.Tensor, batch: int = 256) -> torch.Tensor:
+    """The attention weights of the encoder's readout (``encoder.pool.last_weights``) for every TR
+    of ``x``, collected batch by batch, on the CPU: (TR, T) for a pool, (TR, queries, T) for queries."""
+    pool = getattr(model.encoder, "pool", None)
+    if pool is None or not hasattr(pool, "last_weights"):
+        raise TypeError(f"{type(model.encoder).__name__} has no attention readout with weights to show")
+
+    def weights(xb):
+        model.encoder(xb)
+        return pool.last_weights
+
+    return _batched(weights, model, x, batch)
+
+
 def reconstruct(model: Autoencoder, data: AudioData, split: str, batch: int = 256) -> torch.Tensor:
     """Decoded log-mel of ``split`` in original (un-normalised) units, (TR, frames, mels)."""
     return data.norm.inverse(_batched(model, model, getattr(data, split), batch))
 
 
-def reversed_detail_r(model: Autoencoder, data: AudioData, split: str = "test") -> float:
+def reversed_detail_r(model: Autoencoder | Callable[[torch.Tensor], torch.Tensor], data: AudioData,
+                      split: str = "test") -> float:
     """Temporal-detail r on time-reversed TRs (input and target both reversed within each TR).
 
     A decoder can learn to guess frame order from content alone when the content is predictable
     (GRID's fixed word order, sentence prosody), which credits even an order-blind encoder.
     Reversed speech breaks those priors: only order carried by the embedding still scores here,
-    and an order-blind encoder scores at or below 0.
+    and an order-blind encoder scores at or below 0. ``model`` is an autoencoder or any function
+    from normalised TRs to their normalised reconstruction (e.g. ``PCACode.reconstruct``).
     """
     from .metrics import temporal_detail_r
 
+    fn = _as_reconstructor(model)
     x = getattr(data, split).flip(1)
-    return temporal_detail_r(data.norm.inverse(_batched(model, model, x)), data.norm.inverse(x))
+    return temporal_detail_r(data.norm.inverse(fn(x)), data.norm.inverse(x))
+
+
+def _as_reconstructor(model) -> Callable[[torch.Tensor], torch.Tensor]:
+    if isinstance(model, nn.Module):
+        return lambda x: _batched(model, model, x)
+    if callable(model):
+        return model
+    raise TypeError(f"expected an Autoencoder or a function of normalised TRs, got {type(model).__name__}")
 
 
 def build_autoencoder(build_encoder: Callable[[], TemporalEncoder], d_model: int, decoder_channels: int = 128
@@ -89,17 +115,28 @@ def build_autoencoder(build_encoder: Callable[[], TemporalEncoder], d_model: int
     return build
 
 
-def score(model: Autoencoder, data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer,
-          split: str = "test", asr: bool = True) -> dict[str, float]:
-    out = evaluate(reconstruct(model, data, split), data.bench, split, vocoder, recognizer, asr=asr)
-    out["reversed_detail_r"] = reversed_detail_r(model, data, split)
-    out["test_mse"] = evaluate_loss(model, getattr(data, split))
+def score_codec(recon_fn: Callable[[torch.Tensor], torch.Tensor], embed_fn: Callable[[torch.Tensor], torch.Tensor],
+                data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, split: str = "test",
+                asr: bool = True) -> dict[str, float]:
+    """Score any code of the TRs — a trained autoencoder or a closed-form one such as PCA-d — by one
+    protocol: ``recon_fn`` maps normalised TRs to their normalised reconstruction, ``embed_fn`` to
+    the TR embedding (for the speaker probe)."""
+    x = getattr(data, split)
+    recon = recon_fn(x)
+    out = evaluate(data.norm.inverse(recon), data.bench, split, vocoder, recognizer, asr=asr)
+    out["reversed_detail_r"] = reversed_detail_r(recon_fn, data, split)
+    out["test_mse"] = float(((recon.double() - x.double()) ** 2).mean())
     tr_idx, tr_lab = data.speaker_mask("train")
     te_idx, te_lab = data.speaker_mask(split)
     if len(te_idx) and len(np.unique(tr_lab)) > 1:
-        out["speaker_acc"] = linear_probe_accuracy(embed(model, data.train[tr_idx]), tr_lab,
-                                                   embed(model, getattr(data, split)[te_idx]), te_lab)
+        out["speaker_acc"] = linear_probe_accuracy(embed_fn(data.train[tr_idx]), tr_lab,
+                                                   embed_fn(x[te_idx]), te_lab)
     return out
+
+
+def score(model: Autoencoder, data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer,
+          split: str = "test", asr: bool = True) -> dict[str, float]:
+    return score_codec(_as_reconstructor(model), lambda x: embed(model, x), data, vocoder, recognizer, split, asr)
 
 
 def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: AudioData, cfg: TrainConfig,
@@ -121,10 +158,19 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
     return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), fits
 
 
-def reference_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, split: str = "test",
-                   asr: bool = True) -> pd.DataFrame:
-    """The oracle (original log-mel) and the floor (TR mean) scored like any encoder, plus the
-    speaker probe on the raw mean frame (what frame averaging hands a linear read-out)."""
+PCA_ROW = "PCA-d"
+REFERENCE_ROWS = ("oracle", "floor (TR mean)", PCA_ROW)
+
+
+def reference_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d_model: int | None = None,
+                   split: str = "test", asr: bool = True) -> pd.DataFrame:
+    """The reference rows of every results table, scored like any encoder:
+
+    * ``oracle`` — the original log-mel; ``floor (TR mean)`` — each TR replaced by its mean frame
+      (its speaker probe reads the raw mean frame: what frame averaging hands a linear read-out);
+    * ``PCA-d`` (with ``d_model``) — the optimal linear code of ``d_model`` numbers, fit on the
+      training TRs (:class:`~tempmodels.pca_code.PCACode`); its ``d_effective`` is recorded too.
+    """
     from .metrics import tr_mean_floor
 
     orig = data.bench.split(split)
@@ -136,9 +182,24 @@ def reference_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: Grid
         rows += [{"encoder": name, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
     tr_idx, tr_lab = data.speaker_mask("train")
     te_idx, te_lab = data.speaker_mask(split)
-    acc = linear_probe_accuracy(data.train[tr_idx].mean(1), tr_lab, getattr(data, split)[te_idx].mean(1), te_lab)
-    rows.append({"encoder": "floor (TR mean)", "seed": -1, "metric": "speaker_acc", "value": acc})
-    return pd.DataFrame(rows)
+    if len(te_idx) and len(np.unique(tr_lab)) > 1:
+        acc = linear_probe_accuracy(data.train[tr_idx].mean(1), tr_lab, getattr(data, split)[te_idx].mean(1), te_lab)
+        rows.append({"encoder": "floor (TR mean)", "seed": -1, "metric": "speaker_acc", "value": acc})
+    out = pd.DataFrame(rows)
+    if d_model is not None:
+        out = pd.concat([out, pca_rows(data, vocoder, recognizer, d_model, split, asr)], ignore_index=True)
+    return out
+
+
+def pca_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d: int, split: str = "test",
+             asr: bool = True) -> pd.DataFrame:
+    """PCA-d scored like any encoder (reversed-TR control and speaker probe on its codes included)."""
+    from .pca_code import PCACode
+
+    pca = PCACode(data.train, d)
+    m = score_codec(pca.reconstruct, pca.encode, data, vocoder, recognizer, split, asr)
+    m["d_effective"] = pca.d_effective
+    return pd.DataFrame([{"encoder": PCA_ROW, "seed": -1, "metric": k, "value": v} for k, v in m.items()])
 
 
 def summarize(results: pd.DataFrame, metrics=METRICS, digits: int = 3) -> pd.DataFrame:
@@ -187,7 +248,7 @@ def run_all(specs: dict[str, Callable[[], TemporalEncoder]], data: AudioData, cf
 
     One progress bar counts the runs (encoder x seed) instead of one bar per run's epochs.
     """
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
     results, histories, fits = [], [], {}
     bar = tqdm(total=len(specs) * len(seeds), desc="training runs", unit="run", disable=not progress, mininterval=2)

@@ -80,6 +80,9 @@ class GriffinLimVocoder:
             raise ValueError(f"expected log-mel shaped (frames, {self.cfg.n_mels}), got {tuple(logmel.shape)}")
         mel = torch.exp(logmel).T  # (mels, frames), power
         spec = self.inverse_mel(mel).clamp_min(0)
-        torch.manual_seed(self.seed)  # GriffinLim's random phase init: same input, same audio
-        wav = self.griffin_lim(spec)
+        # GriffinLim draws its initial phase from the global RNG: seed it for "same input, same
+        # audio", inside fork_rng so the caller's random stream is left exactly where it was.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            wav = self.griffin_lim(spec)
         return wav.numpy().astype(np.float32)

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .encoders import FramePool, MeanPool, MultiScaleEncoder
+from .encoders import FlatLinear, FlatMLP, FramePool, MeanPool, MultiScaleEncoder
 from .encoders.base import TemporalEncoder
 
 ENCODERS: dict[str, Callable[..., TemporalEncoder]] = {
     "mean": MeanPool,
     "frame": FramePool,
     "multiscale": MultiScaleEncoder,
+    "flat_linear": FlatLinear,
+    "flat_mlp": FlatMLP,
 }
 
 

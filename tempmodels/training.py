@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import torch.distributed as dist
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
 from .atomic import atomic_path
 from .repro import seed_everything

@@ -6,7 +6,7 @@ import torch
 
 from tempmodels import accounting as A
 from tempmodels.decoder import Autoencoder, MelDecoder
-from tempmodels.encoders import FramePool, MeanPool, MultiScaleEncoder, Time2Vec
+from tempmodels.encoders import FlatLinear, FlatMLP, FramePool, MeanPool, MultiScaleEncoder, Time2Vec
 
 PE = {"none": (0, 0), "concat": (3, 0), "sinusoidal": (0, 0), "time2vec": (8, 16)}
 
@@ -16,14 +16,28 @@ def test_mean_pool(f, d):
     assert A.count_parameters(MeanPool(f, 64, d)) == MeanPool.param_formula(f, d)
 
 
-@pytest.mark.parametrize("pos,pool,hidden", list(itertools.product(PE, ["mean", "attention"], [16, 256])))
+READOUTS = ["mean", "attention", "strided", "queries"]
+
+
+@pytest.mark.parametrize("pos,pool,hidden", list(itertools.product(PE, READOUTS, [16, 256])))
 def test_frame_pool(pos, pool, hidden):
     extra, pp = PE[pos]
-    m = FramePool(128, 64, 32, hidden=hidden, positional=pos, pool=pool, pool_hidden=12)
-    assert A.count_parameters(m) == FramePool.param_formula(128, 32, hidden, extra, pp, pool, 12)
+    kw = dict(steps=4, n_queries=3, attn_dim=10)
+    m = FramePool(128, 64, 32, hidden=hidden, positional=pos, pool=pool, pool_hidden=12, **kw)
+    assert A.count_parameters(m) == FramePool.param_formula(128, 32, hidden, extra, pp, pool, 12, n_frames=64, **kw)
+    assert A.flops_per_tr(m) == FramePool.flop_formula(128, 64, 32, hidden, extra, pool, 12, **kw)
 
 
-GRID = list(itertools.product(["none", "concat", "time2vec"], ["conv_mean", "conv_attention"],
+@pytest.mark.parametrize("f,t,d,h", [(128, 64, 128, 512), (16, 8, 3, 5)])
+def test_flat_encoders(f, t, d, h):
+    lin, mlp = FlatLinear(f, t, d), FlatMLP(f, t, d, hidden=h)
+    assert A.count_parameters(lin) == FlatLinear.param_formula(f, t, d)
+    assert A.count_parameters(mlp) == FlatMLP.param_formula(f, t, d, h)
+    assert A.flops_per_tr(lin, t, f) == FlatLinear.flop_formula(f, t, d)
+    assert A.flops_per_tr(mlp, t, f) == FlatMLP.flop_formula(f, t, d, h)
+
+
+GRID = list(itertools.product(["none", "concat", "time2vec"], list(MultiScaleEncoder.AGGREGATIONS),
                               [(1, 3, 5, 7, 11), (3,), (1, 5, 11)], [(32, 32), (48, 16)]))
 
 
@@ -31,8 +45,11 @@ GRID = list(itertools.product(["none", "concat", "time2vec"], ["conv_mean", "con
 def test_multiscale_params_and_flops(pos, agg, kernels, hd):
     hidden, d = hd
     extra, pp = PE[pos]
-    m = MultiScaleEncoder(128, 64, d, hidden=hidden, kernels=kernels, positional=pos, aggregation=agg, pool_hidden=10)
-    kw = dict(n_features=128, d_model=d, hidden=hidden, kernels=kernels, pos_extra=extra, aggregation=agg, pool_hidden=10)
+    ro = dict(steps=16, n_queries=5, attn_dim=6)
+    m = MultiScaleEncoder(128, 64, d, hidden=hidden, kernels=kernels, positional=pos, aggregation=agg, pool_hidden=10,
+                          **ro)
+    kw = dict(n_features=128, d_model=d, hidden=hidden, kernels=kernels, pos_extra=extra, aggregation=agg, pool_hidden=10,
+              **ro)
     assert A.count_parameters(m) == MultiScaleEncoder.param_formula(pos_params=pp, **kw)
     assert A.flops_per_tr(m) == MultiScaleEncoder.flop_formula(n_frames=64, **kw)
 

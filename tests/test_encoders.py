@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from tempmodels.encoders import (ConcatTime, FramePool, MeanPool, MultiScaleConv1d, MultiScaleEncoder, Sinusoidal,
-                                 Time2Vec, collapse_to_single_conv, count_parameters, make_positional)
+from tempmodels.encoders import (ConcatTime, FlatLinear, FlatMLP, FramePool, MeanPool, MultiScaleConv1d,
+                                 MultiScaleEncoder, QueryReadout, Sinusoidal, StridedReadout, Time2Vec,
+                                 collapse_to_single_conv, count_parameters, make_positional, make_readout)
 
 F, T, D = 128, 64, 32
 
@@ -18,8 +19,14 @@ ENCODERS = {
     "multiscale+concat+attention": lambda: MultiScaleEncoder(F, T, D, hidden=24, positional="concat",
                                                              aggregation="conv_attention"),
     "multiscale+gelu": lambda: MultiScaleEncoder(F, T, D, hidden=24, activation="gelu", kernels=(3, 5)),
+    "frame+strided": lambda: FramePool(F, T, D, hidden=48, pool="strided", steps=4),
+    "frame+queries": lambda: FramePool(F, T, D, hidden=48, pool="queries", n_queries=4, attn_dim=16),
+    "multiscale+strided": lambda: MultiScaleEncoder(F, T, D, hidden=24, aggregation="conv_strided"),
+    "multiscale+queries": lambda: MultiScaleEncoder(F, T, D, hidden=24, aggregation="conv_queries", n_queries=3),
+    "flat linear": lambda: FlatLinear(F, T, D),
+    "flat mlp": lambda: FlatMLP(F, T, D, hidden=40),
 }
-ORDER_BLIND = {"mean", "frame", "frame+attention"}  # attention pooling alone is permutation-invariant
+ORDER_BLIND = {"mean", "frame", "frame+attention"}  # noqa: E501  # attention pooling alone is permutation-invariant
 
 
 @pytest.fixture(params=sorted(ENCODERS))
@@ -109,6 +116,39 @@ def test_bad_constructor_arguments():
         make_positional("rotary")
     with pytest.raises(ValueError, match="k >= 2"):
         Time2Vec(1)
+    with pytest.raises(ValueError, match="unknown readout 'max'"):
+        FramePool(pool="max")
+    with pytest.raises(ValueError, match="steps must divide the 64 frames"):
+        FramePool(pool="strided", steps=5)
+
+
+# ----------------------------------------------------------------- readouts
+def test_pools_are_blind_to_order_and_readouts_are_not():
+    """Chapter 03's claim at the level of the readout: pools sum over time, readouts keep position."""
+    torch.manual_seed(0)
+    h = torch.randn(4, T, 16)
+    perm = torch.randperm(T, generator=torch.Generator().manual_seed(2))
+    for kind in ("mean", "attention", "strided", "queries"):
+        r = make_readout(kind, 16, T, 8)
+        same = torch.allclose(r(h), r(h[:, perm]), atol=1e-5)
+        assert same == (kind in ("mean", "attention")), kind
+
+
+def test_strided_readout_keeps_block_order():
+    """Swapping two blocks of frames changes a strided readout (each block has its own weights)."""
+    torch.manual_seed(0)
+    r = StridedReadout(6, T, 5, steps=4)
+    h = torch.randn(2, T, 6)
+    swapped = torch.cat([h[:, 16:32], h[:, :16], h[:, 32:]], dim=1)
+    assert not torch.allclose(r(h), r(swapped), atol=1e-4)
+
+
+def test_query_readout_starts_tiled_over_the_tr():
+    r = QueryReadout(8, T, 4, n_queries=4)
+    r(torch.zeros(1, T, 8))
+    peaks = r.last_weights[0].argmax(-1)  # with no content, each query looks at its own quarter
+    assert [int(p) // 16 for p in peaks] == [0, 1, 2, 3]
+    assert torch.allclose(r.last_weights.sum(-1), torch.ones(1, 4))
 
 
 # ----------------------------------------------------------------- positional encodings

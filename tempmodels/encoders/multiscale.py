@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from .base import TemporalEncoder
-from .pooling import AttentionPool, pool_param_formula
 from .positional import PositionalEncoding, make_positional
+from .readouts import make_readout, readout_flop_formula, readout_param_formula
 
 REPORT_KERNELS = (1, 3, 5, 7, 11)
 
@@ -81,43 +81,52 @@ class MultiScaleEncoder(TemporalEncoder):
     """Positional encoding -> MultiScaleConv1d -> aggregation -> projection to ``d_model``.
 
     ``aggregation='conv_mean'`` is the report's Conv1d(H, H, 3) + BatchNorm + ReLU + average over
-    time; ``'conv_attention'`` replaces the average by :class:`AttentionPool`.
-    With ``d_model == hidden`` there is no projection (the report's exact module).
+    time; ``'conv_attention'`` replaces the average by :class:`AttentionPool`; ``'conv_strided'``
+    and ``'conv_queries'`` replace it by a position-keeping readout
+    (:mod:`~tempmodels.encoders.readouts`), which maps straight to ``d_model``.
+    With ``d_model == hidden`` a pool has no projection after it (the report's exact module).
     """
+
+    AGGREGATIONS = ("conv_mean", "conv_attention", "conv_strided", "conv_queries")
 
     def __init__(self, n_features: int = 128, n_frames: int = 64, d_model: int = 128, hidden: int = 256,
                  kernels=REPORT_KERNELS, positional: str | PositionalEncoding = "none",
-                 aggregation: str = "conv_mean", activation: str = "none", pool_hidden: int = 64):
+                 aggregation: str = "conv_mean", activation: str = "none", pool_hidden: int = 64,
+                 steps: int = 8, n_queries: int = 8, attn_dim: int = 64):
         super().__init__(n_features, n_frames, d_model)
-        if aggregation not in ("conv_mean", "conv_attention"):
-            raise ValueError(f"aggregation must be 'conv_mean' or 'conv_attention', got {aggregation!r}")
+        if aggregation not in self.AGGREGATIONS:
+            raise ValueError(f"aggregation must be one of {self.AGGREGATIONS}, got {aggregation!r}")
         self.pos = make_positional(positional) if isinstance(positional, str) else positional
         c_in = self.pos.out_features(n_features)  # 131 after ConcatTime: built for it, unlike the report
         self.block = MultiScaleConv1d(c_in, hidden, kernels, activation)
         self.agg_conv = nn.Sequential(nn.Conv1d(hidden, hidden, 3, padding=1), nn.BatchNorm1d(hidden), nn.ReLU())
         self.aggregation = aggregation
-        self.pool = AttentionPool(hidden, pool_hidden) if aggregation == "conv_attention" else None
-        self.proj = nn.Identity() if d_model == hidden else nn.Linear(hidden, d_model)
+        self.pool = make_readout(aggregation.removeprefix("conv_"), hidden, n_frames, d_model, pool_hidden=pool_hidden,
+                                 steps=steps, n_queries=n_queries, attn_dim=attn_dim)
+        self.proj = nn.Identity() if self.pool.out_features == d_model else nn.Linear(hidden, d_model)
 
     @staticmethod
     def param_formula(n_features=128, d_model=128, hidden=256, kernels=REPORT_KERNELS, pos_extra=0, pos_params=0,
-                      aggregation="conv_mean", pool_hidden=64, **_) -> int:
+                      aggregation="conv_mean", pool_hidden=64, n_frames=64, steps=8, n_queries=8, attn_dim=64,
+                      **_) -> int:
         c_in = n_features + pos_extra
         block = MultiScaleConv1d.param_formula(c_in, hidden, kernels)
         agg = hidden * hidden * 3 + hidden + 2 * hidden  # conv + BatchNorm (weight, bias)
-        pool = pool_param_formula("attention" if aggregation == "conv_attention" else "mean", hidden, pool_hidden)
-        proj = 0 if d_model == hidden else hidden * d_model + d_model
+        kind = aggregation.removeprefix("conv_")
+        pool = readout_param_formula(kind, hidden, n_frames, d_model, pool_hidden, steps, n_queries, attn_dim)
+        pooled = kind in ("mean", "attention")
+        proj = hidden * d_model + d_model if pooled and d_model != hidden else 0
         return pos_params + block + agg + pool + proj
 
     @staticmethod
     def flop_formula(n_features=128, n_frames=64, d_model=128, hidden=256, kernels=REPORT_KERNELS, pos_extra=0,
-                     aggregation="conv_mean", pool_hidden=64, **_) -> int:
+                     aggregation="conv_mean", pool_hidden=64, steps=8, n_queries=8, attn_dim=64, **_) -> int:
         t = n_frames
         f = MultiScaleConv1d.flop_formula(n_features + pos_extra, hidden, t, kernels)
         f += 2 * t * hidden * hidden * 3
-        if aggregation == "conv_attention":
-            f += 2 * t * (hidden * pool_hidden + pool_hidden) + 2 * t * hidden
-        if d_model != hidden:
+        kind = aggregation.removeprefix("conv_")
+        f += readout_flop_formula(kind, hidden, n_frames, d_model, pool_hidden, steps, n_queries, attn_dim)
+        if kind in ("mean", "attention") and d_model != hidden:
             f += 2 * hidden * d_model
         return f
 
@@ -136,5 +145,4 @@ class MultiScaleEncoder(TemporalEncoder):
     def encode(self, x):
         h = self.block(self.pos(x).transpose(1, 2))  # (batch, H, T)
         h = self.agg_conv(h)
-        z = h.mean(dim=2) if self.pool is None else self.pool(h.transpose(1, 2))
-        return self.proj(z)
+        return self.proj(self.pool(h.transpose(1, 2)))

@@ -35,15 +35,3 @@ class AttentionPool(nn.Module):
         w = torch.softmax(self.score(h).squeeze(-1), dim=1)  # (batch, T)
         self.last_weights = w.detach()
         return torch.einsum("bt,btc->bc", w, h)
-
-
-def make_pool(kind: str, channels: int, **kwargs) -> nn.Module:
-    if kind == "mean":
-        return MeanOverTime()
-    if kind == "attention":
-        return AttentionPool(channels, **kwargs)
-    raise ValueError(f"unknown pooling {kind!r}; choose 'mean' or 'attention'")
-
-
-def pool_param_formula(kind: str, channels: int, hidden: int = 64) -> int:
-    return 0 if kind == "mean" else AttentionPool.param_formula(channels, hidden)
