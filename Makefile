@@ -3,21 +3,29 @@
 #   make test   set up (if needed), run the package tests and the nbval reproducibility gate
 #
 # PROFILE picks the execution profile (notebooks/profiles.yml): quick | cpu | gpu.
-# `make book` publishes the cpu profile; CI builds the quick one.
+# `make book` publishes the cpu profile; CI builds the quick one from the reviewed outputs.
+# Only chapters whose notebook, package code, parameters or data changed are re-executed;
+# FORCE=1 re-executes every chapter.
+#
+# The reproducibility gate: tests/golden/ holds each chapter executed with the quick profile,
+# reviewed and committed. `make golden` regenerates it (never edit it by hand); `make nbval`
+# re-executes each golden notebook once and fails on any checked output that differs.
 
 PYTHON_SYS ?= python3
 VENV       := .venv
 PY         := $(VENV)/bin/python
 PROFILE    ?= cpu
 NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
-EXECUTED   := $(patsubst notebooks/%,book/chapters/%,$(NOTEBOOKS))
-SYS_TOOLS  := espeak-ng:espeak-ng dot:graphviz
+GOLDEN     := $(patsubst notebooks/%,tests/golden/%,$(NOTEBOOKS))
+SYS_TOOLS  := espeak-ng:espeak-ng dot:graphviz chromium:chromium
 
-.PHONY: book test env sysdeps execute html nbval pytest clean help
+.PHONY: book test env sysdeps execute html nbval pytest golden ci-book browser-check clean help
 
 help:
 	@echo "make book  [PROFILE=cpu|quick|gpu]  execute chapters + build book/_build/html"
-	@echo "make test                          pytest + nbval on the quick profile"
+	@echo "make test                          pytest + nbval against the reviewed outputs (tests/golden)"
+	@echo "make golden                        re-execute the quick profile into tests/golden (then review the diff)"
+	@echo "make browser-check                 open every built chapter in headless Chromium (offline); screenshots in build/screenshots"
 
 # ---------------------------------------------------------------- set-up
 sysdeps:
@@ -46,9 +54,15 @@ env: sysdeps $(PY)
 
 # ---------------------------------------------------------------- the book
 execute: env
-	$(PY) -m tempmodels.execute --profile $(PROFILE) $(NOTEBOOKS)
+	$(PY) -m tempmodels.execute --profile $(PROFILE) $(if $(FORCE),--force) $(NOTEBOOKS)
 
-html: env
+# MathJax served from the book itself (offline): copied from the pinned django-static-mathjax package.
+MATHJAX := book/_static/mathjax/tex-mml-chtml.js
+$(MATHJAX): $(PY)
+	@rm -rf book/_static/mathjax
+	cp -r "$$($(PY) -c 'import mathjax, pathlib; print(pathlib.Path(mathjax.__file__).parent / "static" / "mathjax" / "es5")')" book/_static/mathjax
+
+html: env $(MATHJAX)
 	$(VENV)/bin/jupyter-book build . --path-output book -W -n --keep-going
 	@echo "book: book/_build/html/index.html"
 
@@ -60,12 +74,29 @@ pytest: env
 	@$(PY) -m pytest tests; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests"; fi; exit $$rc
 
-# Re-execute each quick-profile chapter and compare its checked outputs (nbval).
+# Re-execute each reviewed quick-profile chapter once and compare its checked outputs (nbval);
+# tests/test_golden.py (in `pytest`) fails first if a golden notebook is older than its source.
 nbval: env
-	$(PY) -m tempmodels.execute --profile quick $(NOTEBOOKS)
-	$(PY) -m pytest --nbval $(EXECUTED) --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest -p no:randomly --nbval $(GOLDEN) --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test: pytest nbval
+# Regenerate the reviewed outputs; commit them after reading `git diff --stat tests/golden`.
+golden: env
+	$(PY) -m tempmodels.execute --profile quick --out tests/golden $(if $(FORCE),--force) $(NOTEBOOKS)
+
+# Every chapter page in headless Chromium, offline: math typeset, images loaded, audio with a
+# source, no warnings in outputs, no JavaScript errors. Screenshots: build/screenshots/.
+browser-check: env
+	$(PY) -m tempmodels.bookcheck book/_build/html --screenshots build/screenshots
+
+# CI's book: the golden notebooks that `make nbval` just reproduced, rendered without re-executing.
+ci-book: env
+	mkdir -p book/chapters && cp $(GOLDEN) book/chapters/
+	$(MAKE) html
+
+test: env
+	@s=$$(date +%s); $(MAKE) --no-print-directory pytest || exit $$?; p=$$(date +%s); \
+	$(MAKE) --no-print-directory nbval || exit $$?; e=$$(date +%s); \
+	echo "== make test: pytest $$((p - s)) s, nbval (each chapter executed once) $$((e - p)) s"
 
 clean:
-	rm -rf book/_build book/chapters build
+	rm -rf book/_build book/chapters book/_static/mathjax build

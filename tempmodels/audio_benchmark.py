@@ -6,6 +6,7 @@ under a key of that configuration and the espeak-ng version.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -211,7 +212,11 @@ def load_audio_benchmark(cfg: AudioConfig = AudioConfig(), cache_dir: str | Path
         (tmp / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
         try:
             os.replace(tmp, entry)
-        except OSError:  # another process finished the same entry first: theirs is identical
+        except OSError as err:
+            # only "another process finished the same entry first" is benign (theirs is identical);
+            # a full disk, a permission or a read-only cache is an error the user must see
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY) or not (entry / "config.json").is_file():
+                raise
             shutil.rmtree(tmp)
     finally:
         if tmp.exists():

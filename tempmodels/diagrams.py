@@ -1,4 +1,8 @@
-"""Architecture diagrams: hiddenlayer (with a scoped torch-2.11 shim) or torchview.
+"""Architecture diagrams: torchview (default) or hiddenlayer (with a scoped torch-2.11 shim).
+
+Both draw top to bottom so a figure stays legible at page width: torchview shows modules collapsed
+to ``depth`` with their input/output shapes; hiddenlayer shows the traced ONNX graph (with
+constants pruned), which is closer to the operations but busier.
 
 hiddenlayer 0.3 predates torch 2.x: ``torch.onnx._optimize_trace`` is gone, ``torch._C.Node``
 is no longer subscriptable, and output shapes now print with ``strides=``. :func:`hiddenlayer_shim`
@@ -58,43 +62,54 @@ def hiddenlayer_shim():
         pb.import_graph = original
 
 
-def _draw_hiddenlayer(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+def _draw_hiddenlayer(model: nn.Module, example: torch.Tensor, path: Path, depth: int) -> None:
     import hiddenlayer as hl
 
+    transforms = [hl.transforms.Prune("Constant"), *hl.transforms.SIMPLICITY_TRANSFORMS]
     with hiddenlayer_shim(), torch.no_grad():
-        g = hl.build_graph(model, example)
+        g = hl.build_graph(model, example, transforms=transforms)
     g.theme = hl.graph.THEMES["blue"].copy()
-    g.save(str(path.with_suffix("")), format="png")
+    dot = g.build_dot()
+    dot.attr("graph", rankdir="TB")
+    dot.render(str(path.with_suffix("")), format="png", cleanup=True)
 
 
-def _draw_torchview(model: nn.Module, example: torch.Tensor, path: Path) -> None:
+def _draw_torchview(model: nn.Module, example: torch.Tensor, path: Path, depth: int) -> None:
     from torchview import draw_graph
 
-    g = draw_graph(model, input_data=example, expand_nested=True, depth=2, save_graph=False)
+    g = draw_graph(model, input_data=example, expand_nested=True, depth=depth, graph_dir="TB", save_graph=False)
     g.visual_graph.render(str(path.with_suffix("")), format="png", cleanup=True)
 
 
-def draw(model: nn.Module, example: torch.Tensor, path: str | Path, prefer: str = "hiddenlayer") -> str:
-    """Render ``model`` to ``path`` (.png); returns which tool drew it ('hiddenlayer' or 'torchview').
+def draw(model: nn.Module, example: torch.Tensor, path: str | Path, prefer: str = "torchview", depth: int = 2) -> str:
+    """Render ``model`` to ``path`` (.png), top to bottom; returns which tool drew it.
 
-    hiddenlayer is tried first (with the shim); if it cannot trace the model, torchview draws it
-    and the reason is printed.
+    ``prefer='torchview'`` (modules collapsed to ``depth``) or ``'hiddenlayer'`` (through the shim;
+    if it cannot trace the model, torchview draws it and the reason is printed). The encoders'
+    input check (``isfinite``) is switched off while drawing so it does not clutter the graph.
     """
+    if prefer not in ("torchview", "hiddenlayer"):
+        raise ValueError(f"prefer must be 'torchview' or 'hiddenlayer', got {prefer!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     was_training = model.training
+    checks = [(m, m.check_finite) for m in model.modules() if hasattr(m, "check_finite")]
     model.eval()
     try:
+        for m, _ in checks:
+            m.check_finite = False
         with warnings.catch_warnings():  # tracing/export chatter, scoped to this call
             warnings.simplefilter("ignore")
             if prefer == "hiddenlayer":
                 try:
-                    _draw_hiddenlayer(model, example, path)
+                    _draw_hiddenlayer(model, example, path, depth)
                     return "hiddenlayer"
                 except Exception as err:  # noqa: BLE001 - any tracing failure falls back, and is reported
                     print(f"hiddenlayer cannot draw {type(model).__name__} "
                           f"({type(err).__name__}: {str(err).splitlines()[0]}); drawn with torchview")
-            _draw_torchview(model, example, path)
+            _draw_torchview(model, example, path, depth)
             return "torchview"
     finally:
         model.train(was_training)
+        for m, flag in checks:
+            m.check_finite = flag

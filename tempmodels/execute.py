@@ -8,11 +8,18 @@
 * Output is written beside, then renamed over, ``<out>/<stem>.ipynb`` only when the whole notebook
   succeeded; an interrupted or failed run leaves the last good output in place and keeps the
   failed notebook as ``<failed>/<stem>.ipynb`` for inspection.
+* Incremental: after a success, ``<out>/.stamps/<stem>.json`` records a content key of everything the
+  chapter depends on — the notebook, the package's code, ``pyproject.toml`` (the pinned stack), the
+  parameters and profile, the benchmark's data version and the espeak-ng version. A chapter whose
+  key is unchanged is skipped; ``--force`` re-executes it. The stamp is written only after the
+  notebook, so an interrupted run is never counted as done.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import hashlib
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -94,6 +101,42 @@ def execute(notebook: Path, out_dir: Path, params: dict, failed_dir: Path, kerne
     return final
 
 
+def chapter_key(notebook: Path, profile: str, params: dict) -> str:
+    """Content key of what an executed chapter depends on (see the module docstring)."""
+    from .audio_benchmark import DATA_VERSION, espeak_version
+
+    h = hashlib.sha256()
+    h.update(Path(notebook).read_bytes())
+    for f in sorted((REPO / "tempmodels").rglob("*.py")):
+        h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes())
+    pyproject = REPO / "pyproject.toml"
+    if pyproject.is_file():
+        h.update(pyproject.read_bytes())
+    # the profile matters through the parameters it sets (its name too, where a notebook declares `profile`)
+    h.update(json.dumps({"params": params, "data_version": DATA_VERSION,
+                         "espeak": espeak_version()}, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _stamp_path(out_dir: Path, notebook: Path) -> Path:
+    return out_dir / ".stamps" / f"{notebook.stem}.json"
+
+
+def up_to_date(notebook: Path, out_dir: Path, key: str) -> bool:
+    stamp = _stamp_path(out_dir, notebook)
+    if not (out_dir / notebook.name).is_file() or not stamp.is_file():
+        return False
+    try:
+        return json.loads(stamp.read_text()).get("key") == key
+    except (OSError, ValueError):
+        return False
+
+
+def write_stamp(notebook: Path, out_dir: Path, key: str, profile: str, params: dict) -> None:
+    with atomic_path(_stamp_path(out_dir, notebook)) as tmp:
+        tmp.write_text(json.dumps({"key": key, "profile": profile, "params": params}, indent=1, default=str))
+
+
 def _parse_override(text: str) -> tuple[str, object]:
     if "=" not in text:
         raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
@@ -114,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--failed", type=Path, default=REPO / "build" / "failed")
     ap.add_argument("-p", "--param", action="append", type=_parse_override, default=[],
                     metavar="NAME=VALUE", help="override one parameter (repeatable)")
+    ap.add_argument("--force", action="store_true", help="re-execute even chapters whose inputs did not change")
     args = ap.parse_args(argv)
 
     profiles = load_profiles(args.profiles)
@@ -124,9 +168,15 @@ def main(argv: list[str] | None = None) -> int:
     all_notebooks = sorted(Path(args.profiles).parent.glob("[0-9][0-9]_*.ipynb"))
     check_profiles(all_notebooks or notebooks, profiles)
     plan = [(nb, parameters_for(nb, args.profile, profiles, dict(args.param))) for nb in notebooks]
+    out_dir = args.out.resolve()
     for nb, params in plan:
+        key = chapter_key(nb, args.profile, params)
+        if not args.force and up_to_date(nb, out_dir, key):
+            print(f"== {nb.name}  up to date (notebook, package, parameters and data unchanged): skipped", flush=True)
+            continue
         print(f"== {nb.name}  profile={args.profile}  params={params}", flush=True)
-        out = execute(nb.resolve(), args.out.resolve(), params, args.failed.resolve())
+        out = execute(nb.resolve(), out_dir, params, args.failed.resolve())
+        write_stamp(nb, out_dir, key, args.profile, params)
         print(f"   wrote {out}", flush=True)
     return 0
 

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .encoders import FlatLinear, FlatMLP, FramePool, MeanPool, MultiScaleEncoder
+from .encoders import (FlatLinear, FlatMLP, FramePool, HierarchicalEncoder, MeanPool, MultiScaleEncoder,
+                       TemporalTransformer)
 from .encoders.base import TemporalEncoder
 
 ENCODERS: dict[str, Callable[..., TemporalEncoder]] = {
@@ -12,6 +13,8 @@ ENCODERS: dict[str, Callable[..., TemporalEncoder]] = {
     "multiscale": MultiScaleEncoder,
     "flat_linear": FlatLinear,
     "flat_mlp": FlatMLP,
+    "hierarchical": HierarchicalEncoder,
+    "transformer": TemporalTransformer,
 }
 
 

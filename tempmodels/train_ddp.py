@@ -3,7 +3,10 @@
     torchrun --nproc_per_node=2 -m tempmodels.train_ddp --encoder multiscale --out runs/ms
     python -m tempmodels.train_ddp --encoder mean --epochs 5 --out runs/mean      # one process
 
-The backend is gloo on CPU and nccl on CUDA. Rank 0 builds the benchmark cache first, the others
+The backend is gloo on CPU and nccl on CUDA. ``--batch-size`` must divide by the number of
+processes. Encoders with BatchNorm (``multiscale``) use ``SyncBatchNorm`` on CUDA; on CPU PyTorch
+has none, so each process normalises with its own shard's statistics — a different model from one
+process; the run warns and ``result.json`` records it under ``"batchnorm"``. Rank 0 builds the benchmark cache first, the others
 wait at a barrier and read it. Rank 0 writes ``<out>/checkpoint.pt`` after every epoch (rerun the
 same command to resume) and ``<out>/result.json`` at the end.
 """
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
                   train_cfg, checkpoint=args.out / "checkpoint.pt", progress=rank == 0, desc=f"rank0 {args.encoder}")
         if rank == 0:
             result = {"encoder": args.encoder, "world_size": dist.get_world_size() if distributed else 1,
-                      "best_epoch": res.best_epoch, "best_val_loss": res.best_val,
+                      "best_epoch": res.best_epoch, "best_val_loss": res.best_val, "batchnorm": res.batchnorm,
                       "history": res.history.to_dict(orient="records")}
             with atomic_path(args.out / "result.json") as tmp:
                 tmp.write_text(json.dumps(result, indent=1))

@@ -1,14 +1,19 @@
 """One trainer for every encoder: seeded, deterministic on CPU, AdamW + warmup/cosine schedule,
 gradient clipping, early stopping on the validation block, checkpoint + exact resume, tqdm.
 
-Runs unchanged under ``torchrun`` (DDP): each rank takes its share of every global batch, DDP
-averages the gradients, rank 0 writes the checkpoints.
+Runs unchanged under ``torchrun`` (DDP): each rank takes an equal share of every global batch
+(``batch_size`` must divide by the number of processes), DDP averages the gradients, rank 0 writes
+the checkpoints. BatchNorm under DDP: on CUDA it is converted to ``SyncBatchNorm``, so the
+statistics of the whole global batch are used, as on one process; on CPU (gloo) PyTorch has no
+``SyncBatchNorm``, so each process normalises with the statistics of its own shard — a different
+model from one process, which ``fit`` warns about and records in ``FitResult.batchnorm``.
 """
 from __future__ import annotations
 
 import copy
 import math
 import random
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -48,6 +53,7 @@ class FitResult:
     best_epoch: int
     best_val: float
     resumed_from: int | None
+    batchnorm: str = "none"  # "none" | "single process" | "synchronised" | "per-process"
 
 
 def _world() -> tuple[int, int]:
@@ -88,8 +94,24 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     the same arguments resumes from it, reaching the same result as an uninterrupted run.
     """
     rank, world = _world()
+    if world > 1 and cfg.batch_size % world:
+        raise ValueError(f"batch_size={cfg.batch_size} must divide by the {world} DDP processes (equal shards, "
+                         "so the gradient and the logged loss are those of one process)")
     seed_everything(cfg.seed)
     model = build_model().to(cfg.device)
+    batchnorm = "none"
+    if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        batchnorm = "single process"
+        if world > 1 and str(cfg.device).startswith("cuda"):
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            batchnorm = "synchronised"
+        elif world > 1:
+            batchnorm = "per-process"
+            if rank == 0:
+                warnings.warn(f"BatchNorm under DDP on {cfg.device}: PyTorch's SyncBatchNorm needs CUDA, so each of the "
+                              f"{world} processes normalises with the statistics of its own shard "
+                              f"({cfg.batch_size // world} TRs); this trains a different model from one process.",
+                              stacklevel=2)
     train_x, val_x = train_x.to(cfg.device), val_x.to(cfg.device)
     if len(train_x) < cfg.batch_size:
         raise ValueError(f"{len(train_x)} training TRs is fewer than batch_size={cfg.batch_size}")
@@ -166,4 +188,5 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
     model.eval()
-    return FitResult(model, pd.DataFrame(state["history"]), state["best_epoch"], state["best_val"], resumed_from)
+    return FitResult(model, pd.DataFrame(state["history"]), state["best_epoch"], state["best_val"], resumed_from,
+                     batchnorm)

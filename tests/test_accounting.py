@@ -98,3 +98,45 @@ def test_summary_mentions_layers():
 
 def test_time2vec_formula():
     assert A.count_parameters(Time2Vec(5)) == Time2Vec.param_formula(5)
+
+
+# ----------------------------------------------------------------- chapters 04-05 families
+def test_report_hierarchical_config_line_by_line():
+    """The report's §6.2 module: 4,033,024 in its conv/linear layers + 2,560 BatchNorm affine = 4,035,584."""
+    from tempmodels.encoders import HierarchicalEncoder
+
+    m = HierarchicalEncoder()  # the report's sizes: 128 -> 256 -> 512 -> 512, segments of 8, fused to 512
+    assert A.count_parameters(m) == HierarchicalEncoder.param_formula() == 4_035_584
+    bn = sum(p.numel() for mod in m.modules() if isinstance(mod, torch.nn.BatchNorm1d) for p in mod.parameters())
+    assert bn == 2_560 and A.count_parameters(m) - bn == 4_033_024
+    assert A.count_parameters(m.coarse_pooling) == 512 * 512 * 8 + 512  # the report's "2.1M"
+
+
+@pytest.mark.parametrize("readout,levels", list(itertools.product(["mean", "attention", "strided", "queries"],
+                                                            [("fine", "mid", "coarse"), ("fine", "mid"), ("coarse",)])))
+def test_hierarchical_formula_grid(readout, levels):
+    from tempmodels.encoders import HierarchicalEncoder
+
+    kw = dict(d_model=24, fine=16, mid=12, coarse=10, readout=readout, levels=levels, n_queries=3, attn_dim=5)
+    assert A.count_parameters(HierarchicalEncoder(**kw)) == HierarchicalEncoder.param_formula(**kw)
+
+
+def test_report_transformer_line_by_line():
+    """The report's §6.4 module: 12,938,240 parameters, not "~12.3M"."""
+    from tempmodels.encoders import TemporalTransformer
+
+    m = TemporalTransformer()
+    assert A.count_parameters(m) == TemporalTransformer.param_formula() == 12_938_240
+    layer = TemporalTransformer.layer_param_formula(512, 2048)
+    assert A.count_parameters(m.transformer.layers[0]) == sum(layer.values()) == 3_152_384
+    assert A.count_parameters(m.transformer.layers[0].self_attn) == layer["self-attention (Q, K, V, output)"]
+    assert A.count_parameters(m.input_projection) == 128 * 512 + 512 and A.count_parameters(m.pool) == 512 * 512 + 512
+
+
+@pytest.mark.parametrize("readout,pos", list(itertools.product(["report", "cls", "mean", "attention", "strided", "queries"],
+                                                          ["sinusoidal", "learned", "none"])))
+def test_transformer_formula_grid(readout, pos):
+    from tempmodels.encoders import TemporalTransformer
+
+    kw = dict(d_model=24, width=16, nhead=4, layers=2, ff=32, readout=readout, positional=pos, n_queries=3, attn_dim=5)
+    assert A.count_parameters(TemporalTransformer(**kw)) == TemporalTransformer.param_formula(**kw)

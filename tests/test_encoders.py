@@ -2,7 +2,8 @@
 import pytest
 import torch
 
-from tempmodels.encoders import (ConcatTime, FlatLinear, FlatMLP, FramePool, MeanPool, MultiScaleConv1d,
+from tempmodels.encoders import (ConcatTime, FlatLinear, FlatMLP, FramePool, HierarchicalEncoder, MeanPool,
+                                 MultiScaleConv1d, TemporalTransformer,
                                  MultiScaleEncoder, QueryReadout, Sinusoidal, StridedReadout, Time2Vec,
                                  collapse_to_single_conv, count_parameters, make_positional, make_readout)
 
@@ -25,8 +26,19 @@ ENCODERS = {
     "multiscale+queries": lambda: MultiScaleEncoder(F, T, D, hidden=24, aggregation="conv_queries", n_queries=3),
     "flat linear": lambda: FlatLinear(F, T, D),
     "flat mlp": lambda: FlatMLP(F, T, D, hidden=40),
+    "hierarchical (report)": lambda: HierarchicalEncoder(F, T, D, fine=16, mid=24, coarse=20),
+    "hierarchical fine+mid": lambda: HierarchicalEncoder(F, T, D, fine=16, mid=24, levels=("fine", "mid")),
+    "hierarchical+queries": lambda: HierarchicalEncoder(F, T, D, fine=16, mid=24, coarse=8, readout="queries",
+                                                        n_queries=2, attn_dim=4),
+    "transformer (report)": lambda: TemporalTransformer(F, T, D, width=16, nhead=4, layers=1, ff=32),
+    "transformer no position": lambda: TemporalTransformer(F, T, D, width=16, nhead=4, layers=1, ff=32,
+                                                           positional="none"),
+    "transformer+cls": lambda: TemporalTransformer(F, T, D, width=16, nhead=2, layers=1, ff=32, readout="cls"),
+    "transformer+strided": lambda: TemporalTransformer(F, T, D, width=16, nhead=2, layers=1, ff=32,
+                                                       readout="strided", positional="none"),
 }
-ORDER_BLIND = {"mean", "frame", "frame+attention"}  # noqa: E501  # attention pooling alone is permutation-invariant
+# attention pooling alone is permutation-invariant; so is self-attention without a positional encoding
+ORDER_BLIND = {"mean", "frame", "frame+attention", "transformer no position"}
 
 
 @pytest.fixture(params=sorted(ENCODERS))

@@ -25,7 +25,19 @@ def _synthetic_bench(sentences: list[tuple[int, int]], n_trs: int = 12) -> Audio
 
 
 def test_frame_ownership_tr_k_owns_frames_64k_to_64k_plus_63():
-    assert MelConfig().frames_per_tr == FPT and MelConfig().samples_per_tr == FPT * HOP
+    """A click at sample s lands in TR s // 24000, at frame round(s / 375) - 64k of it."""
+    from tempmodels.melspec import log_mel, to_trs
+
+    cfg = MelConfig()
+    assert cfg.frames_per_tr == FPT and cfg.samples_per_tr == FPT * HOP
+    for s in (3 * FPT * HOP + 10 * HOP, 5 * FPT * HOP + 63 * HOP - 100, 2 * FPT * HOP + 1):
+        audio = np.zeros(6 * FPT * HOP, dtype=np.float32)
+        audio[s] = 1.0
+        trs = to_trs(log_mel(audio, cfg), cfg)
+        assert trs.shape == (6, FPT, 128)
+        energy = trs.exp().sum(-1)  # (TR, frame)
+        k, f = divmod(int(energy.flatten().argmax()), FPT)
+        assert (k, f) == divmod(round(s / HOP), FPT), (s, k, f)
 
 
 def test_utterance_alignment_known_answer():
@@ -93,3 +105,96 @@ def test_pca_reversed_detail_is_scored_on_reversed_input(small_bench):
     tr_mean = lambda x: x.mean(1, keepdim=True).expand_as(x)  # noqa: E731  an order-blind "code"
     assert reversed_detail_r(tr_mean, data, "test") == pytest.approx(0, abs=1e-9)
     assert reversed_detail_r(lambda x: x, data, "test") == pytest.approx(1)
+
+
+# ----------------------------------------------------------------- probes, normaliser, vocoder, cache
+def test_probe_separable_labels_score_one_and_shuffled_score_chance():
+    from tempmodels.probes import linear_probe_accuracy
+
+    g = np.random.default_rng(0)
+    labels = np.repeat(np.array(["a", "b", "c", "d"]), 60)
+    centres = g.normal(size=(4, 8)) * 6
+    emb = centres[np.searchsorted(["a", "b", "c", "d"], labels)] + g.normal(size=(240, 8))
+    tr, te = np.arange(240) % 2 == 0, np.arange(240) % 2 == 1
+    assert linear_probe_accuracy(emb[tr], labels[tr], emb[te], labels[te]) == 1.0
+    shuffled = g.permutation(labels)
+    acc = linear_probe_accuracy(emb[tr], shuffled[tr], emb[te], shuffled[te])
+    assert acc < 0.25 + 3 * np.sqrt(0.25 * 0.75 / te.sum())  # chance, within 3 standard errors
+
+
+@needs_espeak
+def test_speaker_mask_selects_single_speaker_trs(small_bench):
+    from tempmodels.experiment import AudioData
+
+    data = AudioData.from_bench(small_bench)
+    idx, labels = data.speaker_mask("train")
+    trs = small_bench.trs.loc[small_bench.splits["train"]].reset_index(drop=True)
+    assert len(idx) == len(labels) > 0
+    assert (trs.speech_fraction[idx] > 0.5).all() and (trs.speaker[idx] == labels).all()
+    rest = np.setdiff1d(np.arange(len(trs)), idx)
+    assert ((trs.speech_fraction[rest] <= 0.5) | (trs.speaker[rest] == "")).all()
+
+
+def test_normaliser_statistics_come_from_train_only():
+    from tempmodels.normalize import BandNormalizer
+
+    g = torch.Generator().manual_seed(0)
+    train = torch.randn(20, FPT, 128, generator=g) * 3 + 1
+    norm = BandNormalizer(train)
+    before = (norm.mean.clone(), norm.std.clone())
+    test = torch.randn(5, FPT, 128, generator=g)
+    z1 = norm(test)
+    test[:, :, :] = 1e6  # a wild test block changes no statistic, only its own normalised values
+    assert torch.equal(norm.mean, before[0]) and torch.equal(norm.std, before[1])
+    assert torch.allclose(norm(z1.new_zeros(1, FPT, 128) + norm.mean), torch.zeros(1, FPT, 128))
+    assert torch.allclose(norm.inverse(norm(train)), train, atol=1e-4)
+
+
+def test_vocoder_leaves_the_callers_random_stream_alone():
+    from tempmodels.melspec import GriffinLimVocoder
+
+    voc = GriffinLimVocoder(n_iter=2, seed=5)
+    lm = torch.randn(20, 128)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    a = voc(lm)
+    assert torch.equal(torch.rand(3), expected), "the vocoder reset the global RNG"
+    assert np.array_equal(a, voc(lm)), "same input, same audio"
+
+
+def test_cache_rename_errors_other_than_already_exists_propagate(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    import tempmodels.audio_benchmark as AB
+
+    bench = _synthetic_bench([])
+    monkeypatch.setattr(AB, "generate", lambda cfg, progress=True: bench)
+    monkeypatch.setattr(AB, "espeak_version", lambda: "test")
+
+    def full_disk(src, dst):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        AB.load_audio_benchmark(bench.config, cache_dir=tmp_path)
+    assert not any(tmp_path.iterdir()), "no half-written cache entry is left behind"
+
+
+def test_pool_weights_cover_every_tr_across_batches():
+    from tempmodels.decoder import Autoencoder, MelDecoder
+    from tempmodels.encoders import FramePool, MultiScaleEncoder
+    from tempmodels.experiment import pool_weights
+
+    torch.manual_seed(0)
+    x = torch.randn(300, FPT, 128)
+    att = Autoencoder(MultiScaleEncoder(hidden=8, d_model=16, aggregation="conv_attention"), MelDecoder(16, channels=8))
+    w = pool_weights(att, x, batch=128)  # three batches, the last one short
+    assert w.shape == (300, FPT) and w.device.type == "cpu"
+    assert torch.allclose(w.sum(1), torch.ones(300), atol=1e-5)
+    assert torch.allclose(w[:7], pool_weights(att, x[:7]), atol=1e-6)
+    q = Autoencoder(FramePool(d_model=16, hidden=8, pool="queries", n_queries=3), MelDecoder(16, channels=8))
+    assert pool_weights(q, x, batch=100).shape == (300, 3, FPT)
+    with pytest.raises(TypeError, match="no attention readout"):
+        pool_weights(Autoencoder(FramePool(d_model=16, hidden=8), MelDecoder(16, channels=8)), x)

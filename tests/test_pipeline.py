@@ -104,4 +104,62 @@ def test_failed_run_keeps_last_good_output(tmp_path):
         execute.main(args)
     assert (out / "01_toy.ipynb").read_text() == good, "the last good notebook must survive a failed run"
     assert "simulated crash" in (failed / "01_toy.ipynb").read_text()
-    assert [p.name for p in out.iterdir()] == ["01_toy.ipynb"], "no partial files left behind"
+    assert sorted(p.name for p in out.iterdir()) == [".stamps", "01_toy.ipynb"], "no partial files left behind"
+    assert [p.name for p in (out / ".stamps").iterdir()] == ["01_toy.json"]
+
+
+def _counting_execute(monkeypatch):
+    calls = []
+    real = execute.execute
+
+    def spy(nb, *a, **k):
+        calls.append(nb.name)
+        return real(nb, *a, **k)
+
+    monkeypatch.setattr(execute, "execute", spy)
+    return calls
+
+
+def test_unchanged_chapter_is_skipped_changed_one_is_not(tmp_path, monkeypatch):
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}, "big": {"01_toy": {"n": 5}}}))
+    out = tmp_path / "out"
+    a, b = _toy_notebook(tmp_path / "01_toy.ipynb"), _toy_notebook(tmp_path / "02_toy.ipynb")
+    args = [str(a), str(b), "--profiles", str(profiles), "--out", str(out), "--failed", str(tmp_path / "failed")]
+    calls = _counting_execute(monkeypatch)
+    execute.main(args)
+    assert calls == ["01_toy.ipynb", "02_toy.ipynb"]
+    execute.main(args)
+    assert calls == ["01_toy.ipynb", "02_toy.ipynb"], "nothing changed: nothing re-executed"
+    _toy_notebook(b, body="print(n * 3)")
+    execute.main(args)
+    assert calls[2:] == ["02_toy.ipynb"], "only the edited notebook re-executes"
+    execute.main(args + ["--profile", "big"])
+    assert calls[3:] == ["01_toy.ipynb"], "a profile that changes a chapter's parameters re-executes it only"
+    execute.main(args + ["--force"])
+    assert calls[4:] == ["01_toy.ipynb", "02_toy.ipynb"]
+
+
+def test_package_change_invalidates_every_chapter(tmp_path):
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb")
+    key = execute.chapter_key(nb, "quick", {})
+    assert key == execute.chapter_key(nb, "quick", {})
+    assert key != execute.chapter_key(nb, "quick", {"n": 2})
+    assert key == execute.chapter_key(nb, "cpu", {}), "a profile matters through the parameters it sets"
+    module = Path(execute.__file__)
+    original = module.read_bytes()
+    try:
+        module.write_bytes(original + b"\n# touched\n")
+        assert key != execute.chapter_key(nb, "quick", {})
+    finally:
+        module.write_bytes(original)
+
+
+def test_failed_run_writes_no_stamp(tmp_path):
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}}))
+    out = tmp_path / "out"
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb", body="raise RuntimeError('boom')")
+    with pytest.raises(Exception, match="boom"):
+        execute.main([str(nb), "--profiles", str(profiles), "--out", str(out), "--failed", str(tmp_path / "f")])
+    assert not (out / ".stamps" / "01_toy.json").exists()

@@ -161,3 +161,52 @@ def test_torchrun_two_cpu_processes_match_one(tmp_path):
     for h1, h2 in zip(one["history"], two["history"]):
         assert h2["val_loss"] == pytest.approx(h1["val_loss"], rel=1e-5)
         assert h2["train_loss"] == pytest.approx(h1["train_loss"], rel=1e-5)
+
+
+@needs_espeak
+def test_torchrun_batchnorm_encoder_on_cpu_is_per_process_and_says_so(tmp_path):
+    """gloo has no SyncBatchNorm: the run must still work, warn, and record what it did."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ["--encoder", "multiscale", "--encoder-kwargs", '{"hidden": 8}', "--epochs", "2"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    ddp = subprocess.run(torchrun + CLI[1:] + args + ["--out", str(tmp_path / "two")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert "SyncBatchNorm needs CUDA" in ddp.stderr
+    two = json.loads((tmp_path / "two" / "result.json").read_text())
+    assert two["world_size"] == 2 and two["batchnorm"] == "per-process"
+    one = subprocess.run(CLI + args + ["--out", str(tmp_path / "one")], env=env, capture_output=True, text=True)
+    assert json.loads((tmp_path / "one" / "result.json").read_text())["batchnorm"] == "single process"
+
+
+@needs_espeak
+def test_torchrun_killed_then_resumed_matches_uninterrupted(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ["--encoder", "mean", "--epochs", "12", "--patience", "12"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] + CLI[1:] + args
+    ref = subprocess.run(torchrun + ["--out", str(tmp_path / "ref")], env=env, capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(torchrun + ["--out", str(out)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpt, deadline = out / "checkpoint.pt", time.time() + 180
+    while time.time() < deadline:
+        if ckpt.exists() and torch.load(ckpt, weights_only=False)["state"]["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "result.json").exists()
+    assert 2 <= torch.load(ckpt, weights_only=False)["state"]["epoch"] < 12
+    again = subprocess.run(torchrun + ["--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    a, b = (json.loads((d / "result.json").read_text()) for d in (tmp_path / "ref", out))
+    assert a["history"] == b["history"] and a["best_val_loss"] == b["best_val_loss"]
+
+
+def test_ddp_batch_must_split_evenly(monkeypatch):
+    import tempmodels.training as T
+
+    monkeypatch.setattr(T, "_world", lambda: (0, 3))
+    with pytest.raises(ValueError, match="batch_size=8 must divide by the 3 DDP processes"):
+        fit(_build("mean"), _data(), _data(16, 1), CFG, progress=False)
