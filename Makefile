@@ -77,7 +77,7 @@ pytest: env
 # Re-execute each reviewed quick-profile chapter once and compare its checked outputs (nbval);
 # tests/test_golden.py (in `pytest`) fails first if a golden notebook is older than its source.
 nbval: env
-	$(PY) -m pytest -p no:randomly --nbval $(GOLDEN) --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest --nbval $(GOLDEN) --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # Regenerate the reviewed outputs; commit them after reading `git diff --stat tests/golden`.
 golden: env

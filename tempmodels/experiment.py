@@ -269,10 +269,12 @@ def run_all(specs: dict[str, Callable[[], TemporalEncoder]], data: AudioData, cf
 def paired_table(results: pd.DataFrame, baseline: str, metrics=("test_mse", "temporal_detail_r", "reversed_detail_r"),
                  digits: int = 3) -> pd.DataFrame:
     """Compact encoder x metric table of paired improvements over ``baseline``: 'Δ ± sd' with ✓ when
-    better in every seed (lower-is-better metrics — MSE, WER — are sign-flipped so + is better)."""
+    better in every seed (lower-is-better metrics — MSE, WER — are sign-flipped so + is better);
+    with a single seed there is no sd, and the cell says so."""
     cols = {}
     for m in metrics:
         p = paired_vs(results, baseline, m, higher_is_better=m not in ("test_mse", "wer"))
-        cols[f"Δ {m}"] = p.apply(lambda r: f"{r.improvement:+.{digits}f} ± {r.sd:.{digits}f}"
+        cols[f"Δ {m}"] = p.apply(lambda r: f"{r.improvement:+.{digits}f}"
+                                 + (f" ± {r.sd:.{digits}f}" if r.seeds > 1 else " (1 seed)")
                                  + (" ✓" if r.better_in_all_seeds else ""), axis=1)
     return pd.DataFrame(cols)

@@ -92,7 +92,8 @@ class TemporalTransformer(TemporalEncoder):
             out = width if readout in ("mean", "attention") else d_model
         return p + (0 if out == d_model else out * d_model + d_model)
 
-    def encode(self, x):
+    def _tokens(self, x):
+        """Projected frames + positional encoding (+ a leading CLS token): the transformer's input."""
         h = self.input_projection(x)
         if self.positional == "sinusoidal":
             h = h + Sinusoidal.table(h.shape[1], h.shape[2], h.device, h.dtype)
@@ -100,5 +101,25 @@ class TemporalTransformer(TemporalEncoder):
             h = h + self.pos
         if self.readout == "cls":
             h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1)
-            return self.proj(self.transformer(h)[:, 0])
-        return self.proj(self.pool(self.transformer(h)))
+        return h
+
+    def encode(self, x):
+        h = self.transformer(self._tokens(x))
+        return self.proj(h[:, 0] if self.readout == "cls" else self.pool(h))
+
+    @torch.no_grad()
+    def attention_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Self-attention weights of every layer, (batch, heads, T', T') each (T' = T + 1 with a CLS
+        token), recomputed layer by layer in eval mode: which frames each frame attends to."""
+        x = self.validate(x)
+        was = self.training
+        self.eval()
+        try:
+            h = self._tokens(x)
+            maps = []
+            for layer in self.transformer.layers:
+                maps.append(layer.self_attn(h, h, h, need_weights=True, average_attn_weights=False)[1])
+                h = layer(h)
+            return maps
+        finally:
+            self.train(was)
