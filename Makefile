@@ -71,7 +71,7 @@ book: execute html
 # ---------------------------------------------------------------- tests
 # pytest exits 5 when it collects nothing; make would report that as a generic failure, so say it.
 pytest: env
-	@$(PY) -m pytest tests; rc=$$?; \
+	@$(PY) -m pytest tests --durations=8; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "ERROR: pytest collected no tests"; fi; exit $$rc
 
 # Re-execute each reviewed quick-profile chapter once and compare its checked outputs (nbval);
