@@ -21,6 +21,7 @@ import ast
 import hashlib
 import json
 import shutil
+import signal
 import sys
 from pathlib import Path
 
@@ -159,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
                     metavar="NAME=VALUE", help="override one parameter (repeatable)")
     ap.add_argument("--force", action="store_true", help="re-execute even chapters whose inputs did not change")
     args = ap.parse_args(argv)
+    # `kill` (SIGTERM) unwinds like Ctrl-C, so a half-written notebook is removed and the last good one kept
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     profiles = load_profiles(args.profiles)
     notebooks = sorted(args.notebooks)

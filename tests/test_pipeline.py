@@ -163,3 +163,27 @@ def test_failed_run_writes_no_stamp(tmp_path):
     with pytest.raises(Exception, match="boom"):
         execute.main([str(nb), "--profiles", str(profiles), "--out", str(out), "--failed", str(tmp_path / "f")])
     assert not (out / ".stamps" / "01_toy.json").exists()
+
+
+def test_sigterm_mid_run_leaves_no_partial_notebook(tmp_path):
+    """`kill` during execution: the last good output stays, no half-written file is left."""
+    import signal
+    import time
+
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}}))
+    out = tmp_path / "out"
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb", body="import time\nprint('started', flush=True)\ntime.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-m", "tempmodels.execute", str(nb), "--profiles", str(profiles),
+                             "--out", str(out), "--failed", str(tmp_path / "failed")], cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob(".*partial*")):
+        time.sleep(0.2)
+    assert list(out.glob(".*partial*")), "the run never started writing"
+    time.sleep(3)
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    assert not list(out.glob(".*partial*")) and not (out / "01_toy.ipynb").exists()
+    assert not (out / ".stamps" / "01_toy.json").exists()
