@@ -17,7 +17,8 @@ PY         := $(VENV)/bin/python
 PROFILE    ?= cpu
 NOTEBOOKS  := $(sort $(wildcard notebooks/[0-9][0-9]_*.ipynb))
 GOLDEN     := $(patsubst notebooks/%,tests/golden/%,$(NOTEBOOKS))
-SYS_TOOLS  := espeak-ng:espeak-ng dot:graphviz chromium:chromium
+SYS_TOOLS  := espeak-ng:espeak-ng dot:graphviz
+OPT_TOOLS  := chromium:chromium
 
 .PHONY: book test env sysdeps execute html nbval pytest golden ci-book browser-check clean help
 
@@ -32,16 +33,21 @@ sysdeps:
 	@missing=""; for pair in $(SYS_TOOLS); do \
 	  tool=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$tool >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
-	if [ -n "$$missing" ]; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing system packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else \
-	    echo "ERROR: missing system packages:$$missing"; \
-	    echo "  Debian/Ubuntu: sudo apt-get install$$missing"; \
-	    echo "  conda:         conda env create -f environment.yml (brings them from conda-forge)"; \
-	    echo "  macOS:         brew install$$missing"; exit 1; \
-	  fi; fi
+	optional=""; for pair in $(OPT_TOOLS); do \
+	  tool=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$tool >/dev/null 2>&1 || optional="$$optional $$pkg"; done; \
+	if [ -n "$$missing$$optional" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing system packages:$$missing$$optional"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing $$optional >/dev/null; \
+	elif [ -n "$$missing" ]; then \
+	  echo "ERROR: missing system packages:$$missing"; \
+	  echo "  Debian/Ubuntu: sudo apt-get install$$missing$$optional"; \
+	  echo "  conda:         conda env create -f environment.yml (brings them from conda-forge)"; \
+	  echo "  macOS:         brew install$$missing"; exit 1; \
+	elif [ -n "$$optional" ]; then \
+	  echo "note:$$optional not found: only 'make browser-check' (CI's check of the built pages) needs it;"; \
+	  echo "  Debian/Ubuntu: sudo apt-get install$$optional"; \
+	fi
 
 $(PY): pyproject.toml
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
