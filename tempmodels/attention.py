@@ -21,7 +21,50 @@ def sdpa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.T
     return F.scaled_dot_product_attention(q, k, v)
 
 
-IMPLEMENTATIONS = {"naive": naive_attention, "SDPA": sdpa_attention}
+def _linear(q, k, v):
+    from .linear_attention import linear_attention
+    return linear_attention(q, k, v)
+
+
+def _linear_causal(q, k, v):
+    from .linear_attention import linear_attention
+    return linear_attention(q, k, v, causal=True)
+
+
+def _gla(q, k, v):
+    """GLA with the layer's gate form, here computed from K (log α = logsigmoid(k) / 16)."""
+    from .linear_attention import gla_chunked
+    return gla_chunked(q * q.shape[-1] ** -0.5, k, v, F.logsigmoid(k) / 16)
+
+
+IMPLEMENTATIONS = {"naive": naive_attention, "SDPA": sdpa_attention, "linear": _linear,
+                   "linear (causal)": _linear_causal, "GLA": _gla}
+
+
+def flop_formula(impl: str, n: int, head_dim: int = 64, heads: int = 8, batch: int = 1) -> int:
+    """Forward matmul FLOPs of ``impl`` (:mod:`tempmodels.linear_attention` derives each)."""
+    from . import linear_attention as la
+
+    if impl in ("naive", "SDPA"):
+        return la.softmax_attention_flops(n, head_dim, heads, batch)
+    if impl == "GLA":
+        return la.gla_flops(n, head_dim, heads, batch)
+    if impl in ("linear", "linear (causal)"):
+        return la.linear_attention_flops(n, head_dim, heads, batch, causal=impl != "linear")
+    raise ValueError(f"impl must be one of {sorted(IMPLEMENTATIONS)}, got {impl!r}")
+
+
+def counted_flops(impl: str, n: int, head_dim: int = 64, heads: int = 8, batch: int = 1) -> int:
+    """Forward FLOPs as ``torch.utils.flop_counter`` counts them. Its CPU SDPA kernel is not
+    registered with the counter (it counts 0), so softmax attention is counted in its naive form —
+    the same products."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    fn = IMPLEMENTATIONS["naive" if impl == "SDPA" else impl]
+    q, k, v = (torch.randn(batch, heads, n, head_dim) for _ in range(3))
+    with FlopCounterMode(display=False) as counter:
+        fn(q, k, v)
+    return counter.get_total_flops()
 
 
 def sdpa_backend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> str:

@@ -87,13 +87,19 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> f
 
 def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
         checkpoint: str | Path | None = None, progress: bool = True, desc: str = "train",
-        on_epoch_end: Callable[[int, pd.DataFrame], None] | None = None) -> FitResult:
+        on_epoch_end: Callable[[int, pd.DataFrame], None] | None = None,
+        loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> FitResult:
     """Train an autoencoder ``build_model()`` to reconstruct its input frames (MSE).
+
+    ``loss_fn(model, batch)`` replaces the training loss (e.g. distillation,
+    :mod:`tempmodels.distillation`); validation and early stopping stay on the reconstruction MSE.
 
     With ``checkpoint`` set, state is saved atomically after every epoch and a later call with
     the same arguments resumes from it, reaching the same result as an uninterrupted run.
     """
     rank, world = _world()
+    if world > 1 and loss_fn is not None:
+        raise NotImplementedError("a custom loss_fn is supported on one process only (not under torchrun)")
     if world > 1 and cfg.batch_size % world:
         raise ValueError(f"batch_size={cfg.batch_size} must divide by the {world} DDP processes (equal shards, "
                          "so the gradient and the logged loss are those of one process)")
@@ -150,7 +156,7 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
         for s in range(steps):
             batch = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size][rank::world]
             xb = train_x[batch.to(train_x.device)]
-            loss = nn.functional.mse_loss(ddp_model(xb), xb)
+            loss = nn.functional.mse_loss(ddp_model(xb), xb) if loss_fn is None else loss_fn(model, xb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -36,6 +36,12 @@ ENCODERS = {
     "transformer+cls": lambda: TemporalTransformer(F, T, D, width=16, nhead=2, layers=1, ff=32, readout="cls"),
     "transformer+strided": lambda: TemporalTransformer(F, T, D, width=16, nhead=2, layers=1, ff=32,
                                                        readout="strided", positional="none"),
+    "transformer linear attention": lambda: TemporalTransformer(F, T, D, width=16, nhead=2, layers=1, ff=32,
+                                                                readout="strided", attention="linear"),
+    "transformer GLA": lambda: TemporalTransformer(F, T, D, width=16, nhead=2, layers=1, ff=32, attention="gla"),
+    "multiscale separable": lambda: MultiScaleEncoder(F, T, D, hidden=24, separable=True,
+                                                      aggregation="conv_strided"),
+    "hierarchical separable": lambda: HierarchicalEncoder(F, T, D, fine=16, mid=24, coarse=20, separable=True),
 }
 # attention pooling alone is permutation-invariant; so is self-attention without a positional encoding
 ORDER_BLIND = {"mean", "frame", "frame+attention", "transformer no position"}

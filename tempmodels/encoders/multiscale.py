@@ -20,6 +20,7 @@ from torch import nn
 from .base import TemporalEncoder
 from .positional import PositionalEncoding, make_positional
 from .readouts import make_readout, readout_flop_formula, readout_param_formula
+from .separable import conv1d, conv1d_param_formula
 
 REPORT_KERNELS = (1, 3, 5, 7, 11)
 
@@ -27,13 +28,14 @@ REPORT_KERNELS = (1, 3, 5, 7, 11)
 class MultiScaleConv1d(nn.Module):
     """(batch, C_in, T) -> (batch, H, T): parallel 'same'-padded convolutions, concatenated, fused 1x1."""
 
-    def __init__(self, in_channels: int, hidden: int, kernels=REPORT_KERNELS, activation: str = "none"):
+    def __init__(self, in_channels: int, hidden: int, kernels=REPORT_KERNELS, activation: str = "none",
+                 separable: bool = False):
         super().__init__()
         kernels = tuple(int(k) for k in kernels)
         if not kernels or any(k < 1 or k % 2 == 0 for k in kernels):
             raise ValueError(f"kernels must be odd positive sizes ('same' padding), got {kernels}")
-        self.kernels = kernels
-        self.branches = nn.ModuleList(nn.Conv1d(in_channels, hidden, k, padding=k // 2) for k in kernels)
+        self.kernels, self.separable = kernels, separable
+        self.branches = nn.ModuleList(conv1d(in_channels, hidden, k, separable, padding=k // 2) for k in kernels)
         acts = {"none": nn.Identity, "gelu": nn.GELU, "relu": nn.ReLU}
         if activation not in acts:
             raise ValueError(f"activation must be one of {sorted(acts)}, got {activation!r}")
@@ -42,13 +44,18 @@ class MultiScaleConv1d(nn.Module):
         self.fusion = nn.Conv1d(hidden * len(kernels), hidden, kernel_size=1)
 
     @staticmethod
-    def param_formula(in_channels: int, hidden: int, kernels=REPORT_KERNELS) -> int:
+    def param_formula(in_channels: int, hidden: int, kernels=REPORT_KERNELS, separable: bool = False) -> int:
         n = len(kernels)
+        if separable:
+            return sum(conv1d_param_formula(in_channels, hidden, k, True) for k in kernels) + (n * hidden) * hidden + hidden
         return in_channels * hidden * sum(kernels) + n * hidden + (n * hidden) * hidden + hidden
 
     @staticmethod
-    def flop_formula(in_channels: int, hidden: int, frames: int, kernels=REPORT_KERNELS) -> int:
+    def flop_formula(in_channels: int, hidden: int, frames: int, kernels=REPORT_KERNELS, separable: bool = False) -> int:
         """Multiply-adds x 2 of the convolutions (what torch.utils.flop_counter counts)."""
+        if separable:
+            branches = sum(in_channels * k * (k > 1) + in_channels * hidden for k in kernels)
+            return 2 * frames * (branches + len(kernels) * hidden * hidden)
         return 2 * frames * hidden * (in_channels * sum(kernels) + len(kernels) * hidden)
 
     def forward(self, x):
@@ -60,6 +67,8 @@ def collapse_to_single_conv(block: MultiScaleConv1d) -> nn.Conv1d:
     """The single Conv1d (kernel max(k)) equal to a block without activation."""
     if block.activation != "none":
         raise ValueError("only a block without a non-linearity collapses to one convolution")
+    if block.separable:
+        raise ValueError("collapse_to_single_conv takes a dense block (separable=False)")
     kmax = max(block.kernels)
     first = block.branches[0]
     hidden, c_in = first.out_channels, first.in_channels
@@ -92,14 +101,15 @@ class MultiScaleEncoder(TemporalEncoder):
     def __init__(self, n_features: int = 128, n_frames: int = 64, d_model: int = 128, hidden: int = 256,
                  kernels=REPORT_KERNELS, positional: str | PositionalEncoding = "none",
                  aggregation: str = "conv_mean", activation: str = "none", pool_hidden: int = 64,
-                 steps: int = 8, n_queries: int = 8, attn_dim: int = 64):
+                 steps: int = 8, n_queries: int = 8, attn_dim: int = 64, separable: bool = False):
         super().__init__(n_features, n_frames, d_model)
         if aggregation not in self.AGGREGATIONS:
             raise ValueError(f"aggregation must be one of {self.AGGREGATIONS}, got {aggregation!r}")
         self.pos = make_positional(positional) if isinstance(positional, str) else positional
         c_in = self.pos.out_features(n_features)  # 131 after ConcatTime: built for it, unlike the report
-        self.block = MultiScaleConv1d(c_in, hidden, kernels, activation)
-        self.agg_conv = nn.Sequential(nn.Conv1d(hidden, hidden, 3, padding=1), nn.BatchNorm1d(hidden), nn.ReLU())
+        self.separable = separable
+        self.block = MultiScaleConv1d(c_in, hidden, kernels, activation, separable)
+        self.agg_conv = nn.Sequential(conv1d(hidden, hidden, 3, separable, padding=1), nn.BatchNorm1d(hidden), nn.ReLU())
         self.aggregation = aggregation
         self.pool = make_readout(aggregation.removeprefix("conv_"), hidden, n_frames, d_model, pool_hidden=pool_hidden,
                                  steps=steps, n_queries=n_queries, attn_dim=attn_dim)
@@ -108,10 +118,10 @@ class MultiScaleEncoder(TemporalEncoder):
     @staticmethod
     def param_formula(n_features=128, d_model=128, hidden=256, kernels=REPORT_KERNELS, pos_extra=0, pos_params=0,
                       aggregation="conv_mean", pool_hidden=64, n_frames=64, steps=8, n_queries=8, attn_dim=64,
-                      **_) -> int:
+                      separable=False, **_) -> int:
         c_in = n_features + pos_extra
-        block = MultiScaleConv1d.param_formula(c_in, hidden, kernels)
-        agg = hidden * hidden * 3 + hidden + 2 * hidden  # conv + BatchNorm (weight, bias)
+        block = MultiScaleConv1d.param_formula(c_in, hidden, kernels, separable)
+        agg = conv1d_param_formula(hidden, hidden, 3, separable) + 2 * hidden  # conv + BatchNorm (weight, bias)
         kind = aggregation.removeprefix("conv_")
         pool = readout_param_formula(kind, hidden, n_frames, d_model, pool_hidden, steps, n_queries, attn_dim)
         pooled = kind in ("mean", "attention")
@@ -120,10 +130,11 @@ class MultiScaleEncoder(TemporalEncoder):
 
     @staticmethod
     def flop_formula(n_features=128, n_frames=64, d_model=128, hidden=256, kernels=REPORT_KERNELS, pos_extra=0,
-                     aggregation="conv_mean", pool_hidden=64, steps=8, n_queries=8, attn_dim=64, **_) -> int:
+                     aggregation="conv_mean", pool_hidden=64, steps=8, n_queries=8, attn_dim=64, separable=False,
+                     **_) -> int:
         t = n_frames
-        f = MultiScaleConv1d.flop_formula(n_features + pos_extra, hidden, t, kernels)
-        f += 2 * t * hidden * hidden * 3
+        f = MultiScaleConv1d.flop_formula(n_features + pos_extra, hidden, t, kernels, separable)
+        f += 2 * t * (hidden * 3 + hidden * hidden) if separable else 2 * t * hidden * hidden * 3
         kind = aggregation.removeprefix("conv_")
         f += readout_flop_formula(kind, hidden, n_frames, d_model, pool_hidden, steps, n_queries, attn_dim)
         if kind in ("mean", "attention") and d_model != hidden:
