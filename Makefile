@@ -82,8 +82,12 @@ pytest: env
 
 # Re-execute each reviewed quick-profile chapter once and compare its checked outputs (nbval);
 # tests/test_golden.py (in `pytest`) fails first if a golden notebook is older than its source.
+# The run cache (tempmodels/run_cache.py) starts empty here, so every run is trained in this
+# session: chapters share identical runs with each other, never with an earlier session.
+NBVAL_RUNS := build/nbval-runs
 nbval: env
-	$(PY) -m pytest --nbval $(GOLDEN) --nbval-sanitize-with tests/nbval_sanitize.cfg
+	rm -rf $(NBVAL_RUNS)
+	TEMPMODELS_RUN_CACHE=$(abspath $(NBVAL_RUNS)) $(PY) -m pytest --nbval $(GOLDEN) --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # Regenerate the reviewed outputs; commit them after reading `git diff --stat tests/golden`.
 golden: env

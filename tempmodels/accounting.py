@@ -17,13 +17,24 @@ def count_parameters(model: nn.Module) -> int:
 
 def flops_per_tr(model: nn.Module, n_frames: int = 64, n_features: int = 128) -> int:
     """Forward FLOPs for one TR as counted by ``torch.utils.flop_counter`` (2 per multiply-add;
-    matmuls and convolutions only, element-wise ops are not counted)."""
+    matmuls and convolutions only, element-wise ops are not counted).
+
+    Two fused paths are invisible to the counter and are switched off while counting: the
+    ``nn.TransformerEncoderLayer`` inference fast path (``torch._transformer_encoder_layer_fwd``)
+    and SDPA's fused kernels (the CPU flash kernel counts 0); SDPA's math backend computes the same
+    products as matmuls the counter sees.
+    """
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
     was = model.training
+    fast = torch.backends.mha.get_fastpath_enabled()
     model.eval()
     try:
-        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+        torch.backends.mha.set_fastpath_enabled(False)
+        with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
             model(torch.zeros(1, n_frames, n_features))
     finally:
+        torch.backends.mha.set_fastpath_enabled(fast)
         model.train(was)
     return int(fc.get_total_flops())
 
@@ -90,3 +101,28 @@ def cost_table(models: dict[str, nn.Module], formulas: dict[str, int] | None = N
         row["activations KiB/TR"] = activation_bytes_per_tr(m, n_frames, n_features) / 1024
         rows.append(row)
     return pd.DataFrame(rows).set_index("encoder")
+
+
+def step_time_ms(model: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
+    """Best wall time (ms) of ``repeats`` training steps' forward + backward of ``model`` on ``x``
+    (loss: mean square of the output), after one warm-up step. Train mode; parameters' gradients
+    are cleared after each step."""
+    if repeats < 1:
+        raise ValueError(f"repeats must be >= 1, got {repeats}")
+    import time
+
+    was = model.training
+    model.train()
+    best = float("inf")
+    try:
+        for i in range(repeats + 1):
+            t0 = time.perf_counter()
+            model(x).pow(2).mean().backward()
+            if x.device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:
+                best = min(best, time.perf_counter() - t0)
+            model.zero_grad(set_to_none=True)
+    finally:
+        model.train(was)
+    return 1000 * best

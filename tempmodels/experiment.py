@@ -143,16 +143,34 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
                 seeds: list[int], vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d_model: int,
                 asr: bool = True, checkpoint_dir: str | Path | None = None, progress: bool = True
                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, FitResult]]:
-    """Train ``name`` once per seed; return (results, histories, fits)."""
+    """Train ``name`` once per seed; return (results, histories, fits).
+
+    A run identical in every input to one trained before (in any chapter) is loaded from the run
+    cache (:mod:`tempmodels.run_cache`) instead of being trained and scored again.
+    """
+    from . import run_cache
+
     rows, hists, fits = [], [], {}
     for seed in seeds:
         run_cfg = TrainConfig(**{**cfg.__dict__, "seed": int(seed)})
         ckpt = Path(checkpoint_dir) / f"{name}-seed{seed}.pt" if checkpoint_dir else None
-        res = fit(build_autoencoder(build_encoder, d_model), data.train, data.val, run_cfg, checkpoint=ckpt,
-                  progress=progress, desc=f"{name} seed {seed}")
+        build = build_autoencoder(build_encoder, d_model)
+        key = run_cache.run_key(build, int(seed), data, run_cfg, vocoder, asr) if run_cache.cache_dir() else None
+        entry = run_cache.load(key) if key else None
+        if entry is not None:
+            with torch.random.fork_rng(devices=[]):  # building draws random numbers; the restored state must not move
+                model = build()
+            model.load_state_dict(entry["state"])
+            res = FitResult(model.to(run_cfg.device).eval(), entry["history"], entry["best_epoch"], entry["best_val"],
+                            None, entry["batchnorm"])
+            metrics = dict(entry["metrics"])
+        else:
+            res = fit(build, data.train, data.val, run_cfg, checkpoint=ckpt, progress=progress, desc=f"{name} seed {seed}")
+            metrics = score(res.model, data, vocoder, recognizer, asr=asr)
+            metrics["best_val_loss"] = res.best_val
+            if key:
+                run_cache.store(key, res.model, res.history, res.best_epoch, res.best_val, res.batchnorm, metrics)
         fits[seed] = res
-        metrics = score(res.model, data, vocoder, recognizer, asr=asr)
-        metrics["best_val_loss"] = res.best_val
         rows += [{"encoder": name, "seed": seed, "metric": k, "value": v} for k, v in metrics.items()]
         hists.append(res.history.assign(encoder=name, seed=seed))
     return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), fits

@@ -1,6 +1,11 @@
+import os
 import shutil
+import tempfile
 
 import pytest
+
+# trained runs are cached by content (tempmodels/run_cache.py): tests use a cache of their own
+os.environ.setdefault("TEMPMODELS_RUN_CACHE", tempfile.mkdtemp(prefix="tempmodels-test-runs-"))
 
 from tempmodels.audio_benchmark import AudioConfig, load_audio_benchmark
 

@@ -149,3 +149,16 @@ def test_multi_tr_transformer_gives_one_embedding_per_tr():
         TemporalTransformer(128, 256, 16, width=16, nhead=2, layers=1, ff=32, tr_frames=64)
     with pytest.raises(ValueError, match="tr_frames must divide"):
         TemporalTransformer(128, 256, 16, width=16, nhead=2, layers=1, ff=32, readout="strided", tr_frames=60)
+
+
+@pytest.mark.parametrize("attn", ["softmax", "linear", "gla"])
+@pytest.mark.parametrize("readout,tr_frames", [("report", None), ("cls", None), ("strided", None), ("mean", 32),
+                                               ("queries", 32)])
+def test_transformer_flops_per_tr_equal_the_formula(attn, readout, tr_frames):
+    """The counter must see the fused paths' work (inference fast path, SDPA's flash kernel)."""
+    from tempmodels.accounting import flops_per_tr
+    kw = dict(n_features=128, n_frames=64, d_model=32, width=16, layers=2, ff=24, readout=readout, nhead=2,
+              attention=attn, tr_frames=tr_frames)
+    m = TemporalTransformer(**kw)
+    assert flops_per_tr(m) == TemporalTransformer.flop_formula(**kw)
+    assert torch.backends.mha.get_fastpath_enabled()  # restored

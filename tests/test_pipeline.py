@@ -49,11 +49,24 @@ def test_wrong_type_fails(tmp_path):
     assert "parameter 'n' expects int" in bad.stderr + bad.stdout
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
-def test_every_chapter_rejects_unknown_parameters(chapter, tmp_path):
+def test_a_chapter_rejects_unknown_parameters(tmp_path):
+    """End to end on one real chapter (each costs a kernel and the imports); the wiring that makes
+    every other chapter behave the same is checked statically below."""
+    chapter = CHAPTERS[0]
     bad = _papermill(chapter, tmp_path / "out.ipynb", "-p", "no_such_param", "1", cwd=chapter.parent)
     assert bad.returncode != 0
     assert "unknown parameter(s) ['no_such_param']" in bad.stderr + bad.stdout
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_every_chapter_wires_the_parameter_guard(chapter):
+    """The guard is made at the end of the imports cell and checks the cell after the parameters —
+    where papermill injects its cell — before anything else runs."""
+    code = [c for c in nbformat.read(chapter, as_version=4).cells if c.cell_type == "code"]
+    i = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    assert code[i - 1].source.rstrip().splitlines()[-1] == "guard = ParameterGuard()"
+    assert code[i + 1].source.lstrip().startswith("P = guard.check(globals())")
+    assert "ParameterGuard" not in "".join(c.source for c in code[:i - 1])
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)

@@ -27,7 +27,7 @@ from torch import nn
 from ..linear_attention import GatedLinearAttention, LinearAttention, MixerLayer, MixerStack
 from .base import TemporalEncoder
 from .positional import Sinusoidal
-from .readouts import make_readout, readout_param_formula
+from .readouts import make_readout, readout_flop_formula, readout_param_formula
 
 READOUTS = ("report", "cls", "mean", "attention", "strided", "queries")
 ATTENTIONS = ("softmax", "linear", "gla")
@@ -119,6 +119,33 @@ class TemporalTransformer(TemporalEncoder):
             p += readout_param_formula(readout, width, n_frames, d_model, pool_hidden, steps, n_queries, attn_dim)
             out = width if readout in ("mean", "attention") else d_model
         return p + (0 if out == d_model else out * d_model + d_model)
+
+    @staticmethod
+    def flop_formula(n_features=128, n_frames=64, d_model=512, width=512, layers=4, ff=2048, readout="report",
+                     steps=8, n_queries=8, attn_dim=64, pool_hidden=64, attention="softmax", nhead=8, tr_frames=None,
+                     causal=False, chunk_size=64, **_) -> int:
+        """Forward matmul FLOPs for one input sequence (what ``accounting.flops_per_tr`` counts)."""
+        from ..linear_attention import GLA_CHUNK, gla_flops, linear_attention_flops, softmax_attention_flops
+
+        n, w, hd = n_frames + (readout == "cls"), width, width // nhead
+        per_layer = 2 * n * w * 3 * w + 2 * n * w * w + 2 * n * w * ff * 2   # Q, K, V; output; feed-forward
+        if attention == "softmax":
+            per_layer += softmax_attention_flops(n, hd, nhead)
+        elif attention == "linear":
+            per_layer += linear_attention_flops(n, hd, nhead, causal=causal, chunk_size=chunk_size)
+        else:
+            per_layer += gla_flops(n, hd, nhead, chunk_size=GLA_CHUNK) + 2 * n * (w * 16 + 16 * w) + 2 * n * w * w
+        f = 2 * n_frames * n_features * w + layers * per_layer
+        n_trs = 1 if tr_frames is None else n_frames // tr_frames
+        t = n_frames // n_trs
+        if readout == "report":
+            f, out = f + 2 * t * w * w, w
+        elif readout == "cls":
+            out = w
+        else:
+            f += n_trs * readout_flop_formula(readout, w, t, d_model, pool_hidden, steps, n_queries, attn_dim)
+            out = w if readout in ("mean", "attention") else d_model
+        return f + (0 if out == d_model else n_trs * 2 * out * d_model)
 
     def _tokens(self, x):
         """Projected frames + positional encoding (+ a leading CLS token): the transformer's input."""
