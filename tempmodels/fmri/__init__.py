@@ -1,0 +1,7 @@
+"""The fMRI side: a voxel simulator with known tuning, HRF and lag handling, noise ceilings, and
+voxelwise encoding models (himalaya ridge) from frozen TR embeddings."""
+from .hrf import canonical_hrf, convolve_causal, convolve_centred, lagged, peak_latency_s
+from .noise_ceiling import correlation_ceiling, explainable_variance
+
+__all__ = ["canonical_hrf", "convolve_causal", "convolve_centred", "lagged", "peak_latency_s",
+           "explainable_variance", "correlation_ceiling"]

@@ -1,0 +1,174 @@
+"""Simulated voxels with known tuning, driven at the audio frame rate (23 ms) and sampled per TR.
+
+Voxel families, each driven by one known stimulus feature of the audio benchmark:
+
+* ``static audio`` — a fixed positive weighting of the mel bands (smooth over bands, one per voxel):
+  a linear function of the frames, so a TR's mean frame carries most of it;
+* ``onsets`` — the half-wave-rectified rise of energy in a band range (spectral flux): when
+  something starts, which a TR average blurs;
+* ``modulation`` — the energy of the broadband envelope at syllable rates (3–8 Hz): how fast the
+  sound fluctuates, which no single frame and no average of frames holds;
+* ``energy slope`` — the signed rate of change of energy in a band range: its average over a TR is
+  (energy at the end − energy at the start) / duration, set by the *order* of the TR's frames —
+  reversing a TR flips it, and the TR's mean frame cannot see it;
+* ``speaker`` — on while one voice speaks;
+* ``noise`` — no drive at all (their ceiling must be ≈ 0).
+
+Each drive is convolved with a canonical HRF (nilearn) at the frame rate, sampled at the end of
+every TR, z-scored, and each of ``repeats`` presentations gets its own AR(1) noise and slow drift
+(signal-to-noise ratio ``snr`` varied per voxel). Repeats give each voxel's noise ceiling.
+Deterministic from the benchmark and the configuration; cached on disk.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from scipy.signal import butter, fftconvolve, sosfiltfilt
+
+from ..atomic import atomic_path, config_key
+from .hrf import canonical_hrf
+
+FAMILIES = ("static audio", "onsets", "modulation", "energy slope", "speaker", "noise")
+SIM_VERSION = 2
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    voxels_per_family: int = 20
+    repeats: int = 4
+    snr: float = 1.0            # median signal variance / noise variance of one repeat
+    snr_spread: float = 4.0     # per-voxel SNR drawn log-uniformly in [snr / spread, snr · spread]
+    ar: float = 0.3             # AR(1) coefficient of the noise, per TR
+    drift: float = 0.3          # standard deviation of the slow drift, relative to the noise
+    hrf: str = "glover"
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.voxels_per_family < 1 or self.repeats < 2:
+            raise ValueError(f"need voxels_per_family ≥ 1 and repeats ≥ 2 (for noise ceilings): {self}")
+        if self.snr <= 0 or self.snr_spread < 1 or not 0 <= self.ar < 1:
+            raise ValueError(f"need snr > 0, snr_spread ≥ 1 and 0 ≤ ar < 1: {self}")
+
+
+@dataclass
+class SimulatedFMRI:
+    config: SimConfig
+    tr_seconds: float
+    family: np.ndarray      # (voxels,) family name of each voxel
+    signal: np.ndarray      # (TR, voxels) noiseless BOLD, z-scored
+    responses: np.ndarray   # (repeats, TR, voxels) signal + noise + drift
+    drives: np.ndarray      # (frames, voxels) the frame-rate drive of each voxel (before the HRF)
+    snr: np.ndarray         # (voxels,) signal / noise variance of one repeat (0 for noise voxels)
+
+    @property
+    def mean_response(self) -> np.ndarray:
+        return self.responses.mean(axis=0)
+
+
+def _zscore(x, axis=0):
+    sd = x.std(axis=axis, keepdims=True)
+    return (x - x.mean(axis=axis, keepdims=True)) / np.where(sd > 0, sd, 1)
+
+
+def frame_drives(bench, cfg: SimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, voxels) drives and each voxel's family, from the benchmark's log-mel and segments."""
+    rng = np.random.default_rng(cfg.seed)
+    mel_cfg = bench.config.mel
+    frames = bench.mel.reshape(-1, bench.mel.shape[-1]).double().numpy()      # (n_frames, mels)
+    z = _zscore(frames)
+    n, n_mels = frames.shape
+    k = cfg.voxels_per_family
+    fps = mel_cfg.sample_rate / mel_cfg.hop_length
+    cols, fam = [], []
+    bands = np.arange(n_mels)
+    for _ in range(k):  # static: a smooth bump of band weights
+        centre, width = rng.uniform(0, n_mels), rng.uniform(8, 32)
+        w = np.exp(-0.5 * ((bands - centre) / width) ** 2)
+        cols.append(z @ (w / w.sum()))
+        fam.append("static audio")
+    energy = frames  # log-mel: log band energy
+    for _ in range(k):  # onsets: rectified rise of energy in a band range
+        lo = int(rng.integers(0, n_mels - 16))
+        band = energy[:, lo : lo + int(rng.integers(8, 32))].mean(axis=1)
+        cols.append(np.clip(np.diff(band, prepend=band[0]), 0, None))
+        fam.append("onsets")
+    env = _zscore(frames.mean(axis=1))
+    sos = butter(4, [3.0, 8.0], btype="bandpass", fs=fps, output="sos")
+    mod = sosfiltfilt(sos, env) ** 2
+    smooth = np.hanning(int(fps * 0.5))
+    mod = np.convolve(mod, smooth / smooth.sum(), mode="same")
+    for _ in range(k):  # modulation at syllable rates (the same drive, different noise per voxel)
+        cols.append(mod)
+        fam.append("modulation")
+    for _ in range(k):  # energy slope: signed change of (lightly smoothed) band energy
+        lo = int(rng.integers(0, n_mels - 16))
+        band = energy[:, lo : lo + int(rng.integers(8, 32))].mean(axis=1)
+        w = np.hanning(5)
+        band = np.convolve(band, w / w.sum(), mode="same")
+        cols.append(np.diff(band, prepend=band[0]))
+        fam.append("energy slope")
+    voices = sorted(v for v in bench.segments.voice.dropna().unique() if v)
+    speech = bench.segments[bench.segments.kind == "speech"]
+    spf = mel_cfg.hop_length
+    for i in range(k):  # speaker: on while voice i speaks
+        d = np.zeros(n)
+        for seg in speech[speech.voice == voices[i % len(voices)]].itertuples():
+            d[seg.start // spf : min(n, seg.end // spf)] = 1.0
+        cols.append(d)
+        fam.append("speaker")
+    for _ in range(k):
+        cols.append(np.zeros(n))
+        fam.append("noise")
+    return np.stack(cols, axis=1), np.array(fam)
+
+
+def simulate(bench, cfg: SimConfig = SimConfig()) -> SimulatedFMRI:
+    """Simulate (no cache): see :func:`load_simulation`."""
+    mel_cfg = bench.config.mel
+    fpt = mel_cfg.frames_per_tr
+    n_tr = bench.mel.shape[0]
+    drives, family = frame_drives(bench, cfg)
+    hrf = canonical_hrf(1.0 / (mel_cfg.sample_rate / mel_cfg.hop_length), cfg.hrf)
+    bold = fftconvolve(drives, hrf[:, None], axes=0)[: len(drives)]
+    signal = bold[fpt - 1 :: fpt][:n_tr]                     # sampled at the end of each TR
+    driven = family != "noise"
+    signal = np.where(driven, _zscore(signal), 0.0)
+    rng = np.random.default_rng(cfg.seed + 1)
+    v = signal.shape[1]
+    snr = np.where(driven, cfg.snr * cfg.snr_spread ** rng.uniform(-1, 1, v), 0.0)
+    noise_sd = np.where(driven, 1 / np.sqrt(np.where(snr > 0, snr, 1)), 1.0)
+    t = np.arange(n_tr) / n_tr
+    responses = np.empty((cfg.repeats, n_tr, v))
+    for r in range(cfg.repeats):
+        e = rng.standard_normal((n_tr, v)) * np.sqrt(1 - cfg.ar ** 2)
+        ar = np.empty_like(e)
+        ar[0] = rng.standard_normal(v)
+        for i in range(1, n_tr):
+            ar[i] = cfg.ar * ar[i - 1] + e[i]
+        drift = sum(rng.normal(0, cfg.drift / np.sqrt(3), v) * np.cos(np.pi * (j + 1) * t[:, None] + rng.uniform(0, 2 * np.pi, v))
+                    for j in range(3))
+        responses[r] = signal + noise_sd * (ar + drift)
+    return SimulatedFMRI(cfg, mel_cfg.tr_seconds, family, signal, responses, drives, snr)
+
+
+def load_simulation(bench, cfg: SimConfig = SimConfig(), cache_dir: str | Path | None = None) -> SimulatedFMRI:
+    """:func:`simulate`, cached under a key of the benchmark's and the simulator's configuration."""
+    from ..audio_benchmark import default_cache_dir
+
+    root = Path(cache_dir) if cache_dir else default_cache_dir()
+    key = config_key({"bench": bench.config.key(), "sim": asdict(cfg), "version": SIM_VERSION})
+    path = root / "fmri" / f"{key}.npz"
+    if path.is_file():
+        z = np.load(path, allow_pickle=False)
+        return SimulatedFMRI(cfg, float(z["tr_seconds"]), z["family"].astype(str), z["signal"], z["responses"],
+                             z["drives"], z["snr"])
+    sim = simulate(bench, cfg)
+    os.makedirs(path.parent, exist_ok=True)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, tr_seconds=sim.tr_seconds, family=sim.family.astype("U16"), signal=sim.signal,
+                     responses=sim.responses, drives=sim.drives, snr=sim.snr)
+    return sim

@@ -1,0 +1,157 @@
+"""The fMRI side: HRF and lags (the impulse test), noise ceilings, the simulator, voxelwise ridge."""
+import numpy as np
+import pytest
+
+from tempmodels.fmri import (canonical_hrf, convolve_causal, convolve_centred, correlation_ceiling,
+                             explainable_variance, lagged, peak_latency_s)
+from tempmodels.fmri.encoding import HRF_METHODS, columnwise_r, fit_hrf_method, fit_voxelwise
+from tempmodels.fmri.simulator import FAMILIES, SimConfig, load_simulation, simulate
+
+TR = 1.5
+
+
+def test_impulse_peaks_4_to_6_s_after_the_event_and_the_centred_kernel_before_it():
+    x = np.zeros(80)
+    x[30] = 1.0
+    h = canonical_hrf(TR)
+    assert 4.0 <= peak_latency_s(convolve_causal(x, h), 30, TR) <= 6.0
+    assert peak_latency_s(convolve_centred(x, h), 30, TR) < 0  # the origin project's acausal shift
+    fine = canonical_hrf(0.1)
+    assert 4.0 <= np.argmax(fine) * 0.1 <= 6.0
+
+
+def test_causal_convolution_and_positive_lags_never_look_ahead():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((50, 3))
+    x2 = x.copy()
+    x2[30] += 10
+    h = canonical_hrf(TR)
+    assert np.array_equal(convolve_causal(x, h)[:30], convolve_causal(x2, h)[:30])
+    assert np.array_equal(lagged(x, [1, 2, 3])[:31], lagged(x2, [1, 2, 3])[:31])
+    assert not np.array_equal(lagged(x, [-1])[:30], lagged(x2, [-1])[:30])  # a future lag leaks
+
+
+def test_lagged_layout():
+    x = np.arange(10.0)[:, None]
+    out = lagged(x, [0, 2])
+    assert out.shape == (10, 2) and out[5].tolist() == [5.0, 3.0] and out[1].tolist() == [1.0, 0.0]
+    with pytest.raises(ValueError, match="at least one"):
+        lagged(x, [])
+
+
+def test_noise_ceiling_of_noise_is_zero_and_of_a_noiseless_voxel_one():
+    rng = np.random.default_rng(0)
+    signal = rng.standard_normal((300, 1))
+    noise = rng.standard_normal((4, 300, 1))
+    data = np.concatenate([np.repeat(signal[None], 4, 0), noise, signal[None] + noise], axis=2)
+    ev = explainable_variance(data)
+    assert ev[0] == pytest.approx(1.0) and abs(ev[1]) < 0.05 and ev[2] == pytest.approx(0.5, abs=0.07)
+    ceiling = correlation_ceiling(ev, 4)
+    assert ceiling[0] == pytest.approx(1.0) and ceiling[2] == pytest.approx(np.sqrt(4 * 0.5 / (4 * 0.5 + 0.5)), abs=0.05)
+    with pytest.raises(ValueError, match="repeats ≥ 2"):
+        explainable_variance(data[:1])
+    bad = data.copy()
+    bad[0, 3, 2] = np.nan
+    with pytest.raises(ValueError, match=r"voxels \[2\]"):
+        explainable_variance(bad)
+
+
+def _splits(n=400, gap=10):
+    return {"train": np.arange(0, 250), "val": np.arange(260, 320), "test": np.arange(330, n)}
+
+
+def test_ridge_recovers_a_known_linear_map_with_lags():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((400, 6))
+    w = rng.standard_normal((6 * 2, 5))
+    y = lagged(x, [1, 3]) @ w + 0.05 * rng.standard_normal((400, 5))
+    res = fit_voxelwise(x, y, _splits(), lags=[1, 3])
+    assert (res.r > 0.99).all()
+    wrong = fit_voxelwise(x, y, _splits(), lags=[0])
+    assert (wrong.r < 0.5).all()
+
+
+@pytest.mark.parametrize("method", HRF_METHODS)
+def test_no_leakage_from_the_test_block(method):
+    rng = np.random.default_rng(2)
+    x, y = rng.standard_normal((400, 4)), rng.standard_normal((400, 3))
+    a = fit_hrf_method(method, x, y, _splits(), TR, lags=[1, 2])
+    y2 = y.copy()
+    y2[_splits()["test"]] += 100 * rng.standard_normal((70, 3))
+    b = fit_hrf_method(method, x, y2, _splits(), TR, lags=[1, 2])
+    assert np.array_equal(a.coef, b.coef) and np.array_equal(a.best_alphas, b.best_alphas)
+
+
+def test_hrf_methods_on_an_hrf_generated_response():
+    """Responses made by the canonical HRF: the methods that model the lag beat the one that does not."""
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((400, 3))
+    y = convolve_causal(x, canonical_hrf(TR)) @ rng.standard_normal((3, 4)) + 0.1 * rng.standard_normal((400, 4))
+    r = {m: fit_hrf_method(m, x, y, _splits(), TR, lags=range(1, 7)).r.mean() for m in HRF_METHODS}
+    assert r["HRF-convolved features"] > 0.95 and r["FIR"] > 0.9 and r["deconvolved responses"] > 0.8
+    assert r["no lag"] < 0.5 < r["FIR"]
+    with pytest.raises(ValueError, match="method must be one of"):
+        fit_hrf_method("wiener", x, y, _splits(), TR)
+
+
+def test_bad_input_gets_a_clear_error():
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((400, 4)), rng.standard_normal((400, 3))
+    y[10, 1] = np.nan
+    with pytest.raises(ValueError, match=r"voxels \[1\]"):
+        fit_voxelwise(x, y, _splits())
+    with pytest.raises(ValueError, match="share the TR grid"):
+        fit_voxelwise(x[:300], y[:, [0]], _splits())
+    with pytest.raises(ValueError, match=r"\(TR, voxels\)"):
+        fit_voxelwise(x, rng.standard_normal((2, 400, 3)), _splits())
+    with pytest.raises(KeyError, match="'test'"):
+        fit_voxelwise(x, y[:, [0]], {"train": np.arange(100)})
+
+
+def test_columnwise_r():
+    a = np.arange(10.0)[:, None] * [1, -1]
+    assert columnwise_r(a, np.arange(10.0)[:, None] * [1, 1]).tolist() == pytest.approx([1, -1])
+
+
+def test_simulator_is_deterministic_cached_and_its_ceilings_are_right(small_bench, tmp_path):
+    cfg = SimConfig(voxels_per_family=3, repeats=3, snr=2.0)
+    a = simulate(small_bench, cfg)
+    b = load_simulation(small_bench, cfg, cache_dir=tmp_path)
+    c = load_simulation(small_bench, cfg, cache_dir=tmp_path)  # from the cache
+    assert np.array_equal(a.responses, b.responses) and np.array_equal(b.responses, c.responses)
+    assert list(c.family) == [f for f in FAMILIES for _ in range(3)]
+    assert a.responses.shape == (3, small_bench.mel.shape[0], 3 * len(FAMILIES))
+    assert np.all(a.signal[:, a.family == "noise"] == 0)
+    other = simulate(small_bench, SimConfig(voxels_per_family=3, repeats=3, snr=2.0, seed=1))
+    assert not np.array_equal(other.responses, a.responses)
+
+
+def test_simulated_bold_follows_its_drive_through_the_hrf(small_bench):
+    sim = simulate(small_bench, SimConfig(voxels_per_family=2, repeats=2))
+    fpt = small_bench.config.mel.frames_per_tr
+    for v in np.flatnonzero(sim.family != "noise"):
+        drive_tr = sim.drives[:, v].reshape(-1, fpt).mean(1)
+        r = [np.corrcoef(drive_tr[: len(drive_tr) - lag], sim.signal[lag:, v])[0, 1] for lag in range(6)]
+        assert int(np.nanargmax(r)) in (2, 3, 4), (sim.family[v], np.round(r, 2))  # 3–6 s after the drive
+
+
+def test_bad_simulator_configuration():
+    with pytest.raises(ValueError, match="repeats ≥ 2"):
+        SimConfig(repeats=1)
+    with pytest.raises(ValueError, match="snr"):
+        SimConfig(snr=0)
+
+
+def test_energy_slope_drive_is_set_by_the_order_inside_each_tr(small_bench):
+    """Its TR mean telescopes to (band energy at the TR's last frame − before its first) / frames:
+    reversing the frames of a TR flips its sign while the TR's mean frame stays the same."""
+    from tempmodels.fmri.simulator import frame_drives
+
+    drives, family = frame_drives(small_bench, SimConfig(voxels_per_family=2, repeats=2))
+    fpt = small_bench.config.mel.frames_per_tr
+    slope = drives[:, family == "energy slope"]
+    band = np.cumsum(slope, axis=0)  # the (smoothed) band energy, up to a constant
+    tr_mean = slope.reshape(-1, fpt, slope.shape[1]).mean(1)
+    ends = band[fpt - 1 :: fpt]
+    starts = np.vstack([band[:1] - slope[:1], band[fpt - 1 : -1 : fpt]])
+    assert np.allclose(tr_mean * fpt, ends - starts)
