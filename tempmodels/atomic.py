@@ -33,3 +33,11 @@ def config_key(config: dict) -> str:
     """A short stable hash of a JSON-serialisable configuration, used to key on-disk caches."""
     blob = json.dumps(config, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def hash_package_source(h) -> None:
+    """Feed every ``.py`` file of the package (relative path and bytes) into the hash ``h``: the
+    part of every content key (executed chapters, cached runs) that says which code made a result."""
+    package = Path(__file__).resolve().parent
+    for f in sorted(package.rglob("*.py")):
+        h.update(str(f.relative_to(package.parent)).encode() + b"\0" + f.read_bytes())

@@ -10,6 +10,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from . import linear_attention as la
+
 
 def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``softmax(Q Kᵀ / √d) V`` with the (…, N, N) weight matrix built explicitly."""
@@ -22,19 +24,16 @@ def sdpa_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.T
 
 
 def _linear(q, k, v):
-    from .linear_attention import linear_attention
-    return linear_attention(q, k, v)
+    return la.linear_attention(q, k, v)
 
 
 def _linear_causal(q, k, v):
-    from .linear_attention import linear_attention
-    return linear_attention(q, k, v, causal=True)
+    return la.linear_attention(q, k, v, causal=True)
 
 
 def _gla(q, k, v):
     """GLA with the layer's gate form, here computed from K (log α = logsigmoid(k) / 16)."""
-    from .linear_attention import gla_chunked
-    return gla_chunked(q * q.shape[-1] ** -0.5, k, v, F.logsigmoid(k) / 16)
+    return la.gla_chunked(q * q.shape[-1] ** -0.5, k, v, F.logsigmoid(k) / 16)
 
 
 IMPLEMENTATIONS = {"naive": naive_attention, "SDPA": sdpa_attention, "linear": _linear,
@@ -43,8 +42,6 @@ IMPLEMENTATIONS = {"naive": naive_attention, "SDPA": sdpa_attention, "linear": _
 
 def flop_formula(impl: str, n: int, head_dim: int = 64, heads: int = 8, batch: int = 1) -> int:
     """Forward matmul FLOPs of ``impl`` (:mod:`tempmodels.linear_attention` derives each)."""
-    from . import linear_attention as la
-
     if impl in ("naive", "SDPA"):
         return la.softmax_attention_flops(n, head_dim, heads, batch)
     if impl == "GLA":

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from .atomic import atomic_path
+from .atomic import atomic_path, hash_package_source
 from .params import ParameterError, validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -108,8 +108,7 @@ def chapter_key(notebook: Path, profile: str, params: dict) -> str:
 
     h = hashlib.sha256()
     h.update(Path(notebook).read_bytes())
-    for f in sorted((REPO / "tempmodels").rglob("*.py")):
-        h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes())
+    hash_package_source(h)
     pyproject = REPO / "pyproject.toml"
     if pyproject.is_file():
         h.update(pyproject.read_bytes())

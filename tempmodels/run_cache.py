@@ -22,6 +22,7 @@ after the run continues exactly as if it had trained. Entries are written atomic
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import json
@@ -34,10 +35,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .atomic import atomic_path
+from .atomic import atomic_path, hash_package_source
 from .repro import seed_everything
 
-PACKAGE = Path(__file__).resolve().parent
 LIBRARIES = ("torch", "torchaudio", "numpy", "scikit-learn", "pocketsphinx", "pystoi", "jiwer")
 
 
@@ -53,10 +53,11 @@ def cache_dir() -> Path | None:
     return default_cache_dir() / "runs"
 
 
+@functools.lru_cache(maxsize=1)
 def _code_hash() -> str:
+    """The package's source and the computing libraries' versions: read once per process."""
     h = hashlib.sha256()
-    for f in sorted(PACKAGE.rglob("*.py")):
-        h.update(str(f.relative_to(PACKAGE)).encode() + b"\0" + f.read_bytes())
+    hash_package_source(h)
     for lib in LIBRARIES:
         try:
             h.update(f"{lib}={importlib.metadata.version(lib)}".encode())
