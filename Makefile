@@ -53,7 +53,7 @@ $(PY): pyproject.toml
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
 	@$(PY) -m pip --version >/dev/null 2>&1 || $(PY) -m ensurepip >/dev/null   # venvs made by uv have no pip
 	$(PY) -m pip install -q --upgrade pip uv
-	$(VENV)/bin/uv pip install -q --python $(PY) -e '.[book,test]'
+	$(VENV)/bin/uv pip install -q --compile-bytecode --python $(PY) -e '.[book,test]'
 	@touch $(PY)
 
 env: sysdeps $(PY)

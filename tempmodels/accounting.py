@@ -15,9 +15,11 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def flops_per_tr(model: nn.Module, n_frames: int = 64, n_features: int = 128) -> int:
+def flops_per_tr(model: nn.Module, n_frames: int = 64, n_features: int = 128, input_shape: tuple | None = None) -> int:
     """Forward FLOPs for one TR as counted by ``torch.utils.flop_counter`` (2 per multiply-add;
-    matmuls and convolutions only, element-wise ops are not counted).
+    matmuls and convolutions only, element-wise ops are not counted). ``input_shape`` (without the
+    batch) replaces ``(n_frames, n_features)`` for other inputs, e.g. video ``(frames, C, H, W)``;
+    a model on the ``meta`` device is counted without allocating anything.
 
     Two fused paths are invisible to the counter and are switched off while counting: the
     ``nn.TransformerEncoderLayer`` inference fast path (``torch._transformer_encoder_layer_fwd``)
@@ -32,21 +34,24 @@ def flops_per_tr(model: nn.Module, n_frames: int = 64, n_features: int = 128) ->
     try:
         torch.backends.mha.set_fastpath_enabled(False)
         with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
-            model(torch.zeros(1, n_frames, n_features))
+            dev = next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu"
+            model(torch.zeros(1, *(input_shape or (n_frames, n_features)), device=dev))
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)
         model.train(was)
     return int(fc.get_total_flops())
 
 
-def activation_bytes_per_tr(model: nn.Module, n_frames: int = 64, n_features: int = 128, batch: int = 8) -> int:
-    """Bytes of tensors autograd saves for backward in one training-mode forward, per TR.
+def activation_bytes_per_tr(model: nn.Module, n_frames: int = 64, n_features: int = 128, batch: int = 8,
+                            input_shape: tuple | None = None) -> int:
+    """Bytes of tensors autograd saves for backward in one training-mode forward, per TR
+    (``input_shape`` as in :func:`flops_per_tr`).
 
     Measured with ``torch.autograd.graph.saved_tensors_hooks``; parameters and the input are
     excluded, tensors sharing storage are counted once.
     """
     param_ptrs = {p.untyped_storage().data_ptr() for p in model.parameters()}
-    x = torch.randn(batch, n_frames, n_features)
+    x = torch.randn(batch, *(input_shape or (n_frames, n_features)))
     seen: dict[int, int] = {}
 
     def pack(t: torch.Tensor):
@@ -90,15 +95,15 @@ def meta_budget(build: Callable[[], nn.Module], batch: int, n_frames: int = 64, 
 
 
 def cost_table(models: dict[str, nn.Module], formulas: dict[str, int] | None = None, n_frames: int = 64,
-               n_features: int = 128) -> pd.DataFrame:
+               n_features: int = 128, input_shape: tuple | None = None) -> pd.DataFrame:
     """One row per model: counted params (+ formula), FLOPs/TR, activation KiB/TR."""
     rows = []
     for name, m in models.items():
         row = {"encoder": name, "params": count_parameters(m)}
         if formulas is not None:
             row["params (formula)"] = formulas[name]
-        row["MFLOPs/TR"] = flops_per_tr(m, n_frames, n_features) / 1e6
-        row["activations KiB/TR"] = activation_bytes_per_tr(m, n_frames, n_features) / 1024
+        row["MFLOPs/TR"] = flops_per_tr(m, n_frames, n_features, input_shape) / 1e6
+        row["activations KiB/TR"] = activation_bytes_per_tr(m, n_frames, n_features, input_shape=input_shape) / 1024
         rows.append(row)
     return pd.DataFrame(rows).set_index("encoder")
 

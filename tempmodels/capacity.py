@@ -11,10 +11,10 @@ from typing import Callable
 
 import pandas as pd
 
-from .asr import GridRecognizer
+from .audio.asr import GridRecognizer
 from .encoders.base import TemporalEncoder
 from .experiment import AudioData, pca_rows, run_encoder
-from .melspec import GriffinLimVocoder
+from .audio.melspec import GriffinLimVocoder
 from .training import TrainConfig
 
 

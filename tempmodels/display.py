@@ -111,7 +111,7 @@ def reconstruction_players(bench, recons: dict[str, torch.Tensor], vocoder, spli
     """One held-out sentence through the vocoder: oracle, floor and each reconstruction, as players."""
     from IPython.display import Markdown, display
 
-    from .evaluation import utterance_mels
+    from .audio.evaluation import utterance_mels
     from .metrics import tr_mean_floor
 
     orig = bench.split(split)

@@ -104,7 +104,7 @@ def execute(notebook: Path, out_dir: Path, params: dict, failed_dir: Path, kerne
 
 def chapter_key(notebook: Path, profile: str, params: dict) -> str:
     """Content key of what an executed chapter depends on (see the module docstring)."""
-    from .audio_benchmark import DATA_VERSION, espeak_version
+    from .audio.benchmark import DATA_VERSION, espeak_version
 
     h = hashlib.sha256()
     h.update(Path(notebook).read_bytes())

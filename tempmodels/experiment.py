@@ -12,12 +12,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .asr import GridRecognizer
-from .audio_benchmark import AudioBenchmark
+from .audio.asr import GridRecognizer
+from .audio.benchmark import AudioBenchmark
 from .decoder import Autoencoder, MelDecoder
 from .encoders.base import TemporalEncoder
-from .evaluation import evaluate
-from .melspec import GriffinLimVocoder
+from .audio.evaluation import evaluate
+from .audio.melspec import GriffinLimVocoder
 from .normalize import BandNormalizer
 from .probes import linear_probe_accuracy
 from .training import FitResult, TrainConfig, fit
@@ -140,13 +140,19 @@ def score(model: Autoencoder, data: AudioData, vocoder: GriffinLimVocoder, recog
 
 
 def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: AudioData, cfg: TrainConfig,
-                seeds: list[int], vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d_model: int,
-                asr: bool = True, checkpoint_dir: str | Path | None = None, progress: bool = True
+                seeds: list[int], vocoder: GriffinLimVocoder | None, recognizer: GridRecognizer | None, d_model: int,
+                asr: bool = True, checkpoint_dir: str | Path | None = None, progress: bool = True,
+                build_model: Callable[[Callable[[], nn.Module], int], Callable[[], nn.Module]] | None = None,
+                score_fn: Callable[[nn.Module], dict[str, float]] | None = None, cache_tag: str = ""
                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, FitResult]]:
     """Train ``name`` once per seed; return (results, histories, fits).
 
     A run identical in every input to one trained before (in any chapter) is loaded from the run
     cache (:mod:`tempmodels.run_cache`) instead of being trained and scored again.
+
+    Other modalities pass ``build_model(build_encoder, d_model)`` (the autoencoder around the encoder:
+    default :func:`build_autoencoder`, the log-mel decoder) and ``score_fn(model)`` (default
+    :func:`score`, the audio metrics); ``cache_tag`` keeps their cache keys apart.
     """
     from . import run_cache
 
@@ -154,8 +160,9 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
     for seed in seeds:
         run_cfg = TrainConfig(**{**cfg.__dict__, "seed": int(seed)})
         ckpt = Path(checkpoint_dir) / f"{name}-seed{seed}.pt" if checkpoint_dir else None
-        build = build_autoencoder(build_encoder, d_model)
-        key = run_cache.run_key(build, int(seed), data, run_cfg, vocoder, asr) if run_cache.cache_dir() else None
+        build = (build_model or build_autoencoder)(build_encoder, d_model)
+        key = run_cache.run_key(build, int(seed), data, run_cfg, vocoder, asr, extra=cache_tag) \
+            if run_cache.cache_dir() else None
         entry = run_cache.load(key) if key else None
         if entry is not None:
             with torch.random.fork_rng(devices=[]):  # building draws random numbers; the restored state must not move
@@ -166,7 +173,7 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
             metrics = dict(entry["metrics"])
         else:
             res = fit(build, data.train, data.val, run_cfg, checkpoint=ckpt, progress=progress, desc=f"{name} seed {seed}")
-            metrics = score(res.model, data, vocoder, recognizer, asr=asr)
+            metrics = score_fn(res.model) if score_fn else score(res.model, data, vocoder, recognizer, asr=asr)
             metrics["best_val_loss"] = res.best_val
             if key:
                 run_cache.store(key, res.model, res.history, res.best_epoch, res.best_val, res.batchnorm, metrics)
@@ -260,11 +267,12 @@ def paired_vs(results: pd.DataFrame, baseline: str, metric: str, higher_is_bette
 
 
 def run_all(specs: dict[str, Callable[[], TemporalEncoder]], data: AudioData, cfg: TrainConfig, seeds: list[int],
-            vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d_model: int, asr: bool = True,
-            checkpoint_dir: str | Path | None = None, progress: bool = True):
+            vocoder: GriffinLimVocoder | None, recognizer: GridRecognizer | None, d_model: int, asr: bool = True,
+            checkpoint_dir: str | Path | None = None, progress: bool = True, **run_kwargs):
     """``run_encoder`` for every named encoder; returns (results, histories, {name: {seed: FitResult}}).
 
     One progress bar counts the runs (encoder x seed) instead of one bar per run's epochs.
+    ``run_kwargs`` (``build_model``, ``score_fn``, ``cache_tag``) go to every :func:`run_encoder`.
     """
     from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
@@ -275,7 +283,7 @@ def run_all(specs: dict[str, Callable[[], TemporalEncoder]], data: AudioData, cf
         for seed in seeds:
             bar.set_postfix_str(f"{name}, seed {seed}")
             r, h, f = run_encoder(name, build, data, cfg, [seed], vocoder, recognizer, d_model, asr=asr,
-                                  checkpoint_dir=checkpoint_dir, progress=False)
+                                  checkpoint_dir=checkpoint_dir, progress=False, **run_kwargs)
             results.append(r)
             histories.append(h)
             fits[name].update(f)

@@ -31,11 +31,24 @@ def seed_everything(seed: int, *, threads: int | None = DEFAULT_THREADS, determi
     if deterministic:
         # cuBLAS needs this set before the first CUDA matmul to be deterministic.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
+        _deterministic_algorithms()
         torch.backends.cudnn.benchmark = False
     gen = torch.Generator()
     gen.manual_seed(seed)
     return gen
+
+
+def _deterministic_algorithms() -> None:
+    """``torch.use_deterministic_algorithms(True, warn_only=True)`` without its 5 s import.
+
+    The public call imports ``torch._inductor`` (about 5 s on 2 CPU cores, in every process: each
+    notebook kernel, each torchrun rank) only to copy the flag into the ``torch.compile`` config.
+    Nothing here compiles; when the inductor is already loaded the public call is used as is.
+    """
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 def _version(name: str) -> str:

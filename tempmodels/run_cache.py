@@ -48,7 +48,7 @@ def cache_dir() -> Path | None:
         return None
     if setting:
         return Path(setting)
-    from .audio_benchmark import default_cache_dir
+    from .audio.benchmark import default_cache_dir
 
     return default_cache_dir() / "runs"
 

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from .atomic import atomic_path
-from .audio_benchmark import AudioConfig, load_audio_benchmark
+from .audio.benchmark import AudioConfig, load_audio_benchmark
 from .experiment import AudioData, build_autoencoder
 from .registry import ENCODERS, make_encoder
 from .training import TrainConfig, fit

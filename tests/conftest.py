@@ -7,7 +7,7 @@ import pytest
 # trained runs are cached by content (tempmodels/run_cache.py): tests use a cache of their own
 os.environ.setdefault("TEMPMODELS_RUN_CACHE", tempfile.mkdtemp(prefix="tempmodels-test-runs-"))
 
-from tempmodels.audio_benchmark import AudioConfig, load_audio_benchmark
+from tempmodels.audio.benchmark import AudioConfig, load_audio_benchmark
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tempmodels import asr, melspec, speech
+from tempmodels.audio import asr, melspec, speech
 
 from .conftest import needs_espeak
 

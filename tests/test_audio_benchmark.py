@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import torch
 
-from tempmodels import audio_benchmark as ab
-from tempmodels.audio_benchmark import AudioConfig, generate, load_audio_benchmark
-from tempmodels.speech import SLOTS
+from tempmodels.audio import benchmark as ab
+from tempmodels.audio.benchmark import AudioConfig, generate, load_audio_benchmark
+from tempmodels.audio.speech import SLOTS
 
 from .conftest import SMALL, needs_espeak
 

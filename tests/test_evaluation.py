@@ -4,9 +4,9 @@ import pandas as pd
 import pytest
 import torch
 
-from tempmodels.audio_benchmark import AudioBenchmark, AudioConfig
-from tempmodels.evaluation import stoi_score, utterance_mels, utterance_reference_audio
-from tempmodels.melspec import MelConfig
+from tempmodels.audio.benchmark import AudioBenchmark, AudioConfig
+from tempmodels.audio.evaluation import stoi_score, utterance_mels, utterance_reference_audio
+from tempmodels.audio.melspec import MelConfig
 
 from .conftest import needs_espeak
 
@@ -26,7 +26,7 @@ def _synthetic_bench(sentences: list[tuple[int, int]], n_trs: int = 12) -> Audio
 
 def test_frame_ownership_tr_k_owns_frames_64k_to_64k_plus_63():
     """A click at sample s lands in TR s // 24000, at frame round(s / 375) - 64k of it."""
-    from tempmodels.melspec import log_mel, to_trs
+    from tempmodels.audio.melspec import log_mel, to_trs
 
     cfg = MelConfig()
     assert cfg.frames_per_tr == FPT and cfg.samples_per_tr == FPT * HOP
@@ -75,9 +75,9 @@ def test_stoi_known_answers():
 
 @needs_espeak
 def test_reference_rows_on_a_small_benchmark(small_bench):
-    from tempmodels.asr import GridRecognizer
+    from tempmodels.audio.asr import GridRecognizer
     from tempmodels.experiment import PCA_ROW, AudioData, reference_rows
-    from tempmodels.melspec import GriffinLimVocoder
+    from tempmodels.audio.melspec import GriffinLimVocoder
 
     data = AudioData.from_bench(small_bench)
     ref = reference_rows(data, GriffinLimVocoder(n_iter=4), GridRecognizer(), d_model=8, asr=False)
@@ -151,7 +151,7 @@ def test_normaliser_statistics_come_from_train_only():
 
 
 def test_vocoder_leaves_the_callers_random_stream_alone():
-    from tempmodels.melspec import GriffinLimVocoder
+    from tempmodels.audio.melspec import GriffinLimVocoder
 
     voc = GriffinLimVocoder(n_iter=2, seed=5)
     lm = torch.randn(20, 128)
@@ -167,7 +167,7 @@ def test_cache_rename_errors_other_than_already_exists_propagate(tmp_path, monke
     import errno
     import os
 
-    import tempmodels.audio_benchmark as AB
+    import tempmodels.audio.benchmark as AB
 
     bench = _synthetic_bench([])
     monkeypatch.setattr(AB, "generate", lambda cfg, progress=True: bench)

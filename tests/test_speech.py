@@ -3,7 +3,7 @@ import struct
 import numpy as np
 import pytest
 
-from tempmodels import speech
+from tempmodels.audio import speech
 
 from .conftest import needs_espeak
 

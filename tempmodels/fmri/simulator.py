@@ -156,7 +156,7 @@ def simulate(bench, cfg: SimConfig = SimConfig()) -> SimulatedFMRI:
 
 def load_simulation(bench, cfg: SimConfig = SimConfig(), cache_dir: str | Path | None = None) -> SimulatedFMRI:
     """:func:`simulate`, cached under a key of the benchmark's and the simulator's configuration."""
-    from ..audio_benchmark import default_cache_dir
+    from ..audio.benchmark import default_cache_dir
 
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     key = config_key({"bench": bench.config.key(), "sim": asdict(cfg), "version": SIM_VERSION})

@@ -13,9 +13,9 @@ import torch
 from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
 from .asr import GridRecognizer, word_error_rate
-from .audio_benchmark import AudioBenchmark
+from .benchmark import AudioBenchmark
 from .melspec import GriffinLimVocoder
-from .metrics import modulation_r, temporal_detail_r
+from ..metrics import modulation_r, temporal_detail_r
 
 
 def _utterance_frames(bench: AudioBenchmark, split: str) -> list[tuple[int, int]]:

@@ -20,10 +20,10 @@ import pandas as pd
 import torch
 from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
-from .atomic import config_key
+from ..atomic import config_key
 from .melspec import MelConfig, log_mel, to_trs
 from .speech import DEFAULT_VOICES, espeak_binary, sample_sentence, synthesize
-from .splits import time_blocks
+from ..splits import time_blocks
 
 DATA_VERSION = 1
 KINDS = ("speech", "tones", "rhythm", "silence")
