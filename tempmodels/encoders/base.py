@@ -27,10 +27,7 @@ class TemporalEncoder(nn.Module):
     def validate(self, x: torch.Tensor) -> torch.Tensor:
         name = type(self).__name__
         expected = f"(batch, frames={self.n_frames}, features={self.n_features})"
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name} expects a torch.Tensor shaped {expected}, got {type(x).__name__}")
-        if not x.is_floating_point():
-            raise TypeError(f"{name} expects a floating-point tensor, got dtype {x.dtype}")
+        check_float_tensor(x, name, expected)
         if x.ndim != 3:
             raise ValueError(f"{name} expects a 3-D tensor shaped {expected}, got {x.ndim}-D shape {tuple(x.shape)}")
         if x.shape[2] != self.n_features:
@@ -40,8 +37,8 @@ class TemporalEncoder(nn.Module):
         if x.shape[1] != self.n_frames:
             raise ValueError(f"{name} expects {self.n_frames} frames per TR in dim 1, got shape {tuple(x.shape)}; "
                              f"expected {expected}")
-        if self.check_finite and x.device.type != "meta" and not torch.isfinite(x).all():
-            raise ValueError(f"{name} got non-finite values (NaN or inf) in its input")
+        if self.check_finite:
+            check_finite(x, name)
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -52,6 +49,20 @@ class TemporalEncoder(nn.Module):
 
     def extra_repr(self) -> str:
         return f"n_features={self.n_features}, n_frames={self.n_frames}, d_model={self.d_model}"
+
+
+def check_float_tensor(x, name: str, expected: str) -> None:
+    """TypeError unless ``x`` is a floating-point tensor; ``expected`` describes the wanted shape."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} expects a torch.Tensor shaped {expected}, got {type(x).__name__}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} expects a floating-point tensor, got dtype {x.dtype}")
+
+
+def check_finite(x: torch.Tensor, name: str) -> None:
+    """ValueError on NaN or inf (skipped on the ``meta`` device, which holds no values)."""
+    if x.device.type != "meta" and not torch.isfinite(x).all():
+        raise ValueError(f"{name} got non-finite values (NaN or inf) in its input")
 
 
 def count_parameters(module: nn.Module) -> int:
