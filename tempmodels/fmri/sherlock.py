@@ -1,0 +1,226 @@
+"""Real data in the Sherlock format: 4-D NIfTI runs (TR 1.5 s), the movie's audio and frames,
+aligned to the benchmark's TR grid.
+
+A data folder holds::
+
+    dataset.json        {"tr_seconds": 1.5, "hrf_shift_applied": false, "hrf_shift_trs": 3, "fps": 10}
+    bold/*.nii[.gz]     one 4-D run per file (x, y, z, TR), concatenated in name order
+    mask.nii[.gz]       optional 3-D mask (non-zero = keep); default: voxels that vary over time
+    audio.wav           the soundtrack (any rate; mixed to mono, resampled to 16 kHz)
+    frames.npy          the movie's frames, (n, H, W) or (n, H, W, 3), uint8 or float 0–1
+
+**The HRF shift.** Releases of Sherlock differ: some shift the BOLD by 3 TRs (4.5 s) so that TR t
+of the responses lines up with TR t of the stimulus, others do not. ``dataset.json`` must say which
+(``hrf_shift_applied``: there is no default, because guessing wrong moves every response by 4.5 s).
+:meth:`SherlockData.aligned` applies the shift only when the release has not, records that it did,
+and refuses to shift twice. Stimulus longer than the BOLD is cut to the BOLD; BOLD longer than the
+stimulus is an error. Every problem with a file raises :class:`DataError` naming the file and what
+was expected.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..audio.melspec import MelConfig, log_mel, to_trs
+
+TR_TOLERANCE_S = 1e-3
+
+
+class DataError(ValueError):
+    """A data file is missing, unreadable, or not what the layout expects (the message names it)."""
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise DataError(f"{path}: missing; expected a JSON file with tr_seconds, hrf_shift_applied (true/false), fps")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON ({e})") from e
+    if not isinstance(meta.get("hrf_shift_applied"), bool):
+        raise DataError(f"{path}: 'hrf_shift_applied' must be true or false — does this release already shift the "
+                        "BOLD by the HRF delay? Releases differ, so it is never guessed")
+    for key in ("tr_seconds", "fps"):
+        if not isinstance(meta.get(key), (int, float)) or meta[key] <= 0:
+            raise DataError(f"{path}: '{key}' must be a positive number, got {meta.get(key)!r}")
+    return meta
+
+
+def load_nifti(path: Path, ndim: int, tr_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(data as float32, affine) of a NIfTI file with ``ndim`` dimensions; for 4-D runs the header's
+    TR (pixdim[4], in seconds) must equal ``tr_seconds``."""
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+        data = np.asarray(img.dataobj, dtype=np.float32)
+    except Exception as e:  # noqa: BLE001 - nibabel raises many kinds for damaged files
+        raise DataError(f"{path}: cannot read it as NIfTI ({type(e).__name__}: {e}); expected a {ndim}-D NIfTI "
+                        "image") from e
+    if data.ndim != ndim:
+        raise DataError(f"{path}: expected a {ndim}-D image, got shape {data.shape}")
+    if ndim == 4 and tr_seconds is not None:
+        zooms = img.header.get_zooms()
+        units = img.header.get_xyzt_units()[1]
+        tr = float(zooms[3]) / (1000.0 if units == "msec" else 1.0)
+        if abs(tr - tr_seconds) > TR_TOLERANCE_S:
+            raise DataError(f"{path}: header TR is {tr} s, dataset.json says {tr_seconds} s")
+    return data, img.affine
+
+
+@dataclass
+class SherlockData:
+    """BOLD (TR, voxels), log-mel (TR, 64, 128), frames (TR, frames, 1, size, size), on one TR grid."""
+
+    bold: np.ndarray
+    mel: torch.Tensor
+    frames: torch.Tensor
+    mask: np.ndarray
+    affine: np.ndarray
+    tr_seconds: float
+    hrf_shift_applied: bool  # by the release (dataset.json)
+    hrf_shift_trs: int
+    shifted_here: bool = False  # by this loader (aligned())
+    runs: tuple[str, ...] = ()
+
+    @property
+    def n_trs(self) -> int:
+        return len(self.bold)
+
+    def describe(self) -> str:
+        who = ("the release (dataset.json: hrf_shift_applied = true)" if self.hrf_shift_applied else
+               "this loader" if self.shifted_here else "nobody yet: call aligned() before fitting")
+        return (f"{self.n_trs} TRs of {self.tr_seconds} s, {self.bold.shape[1]} voxels from {len(self.runs)} run(s); "
+                f"HRF shift of {self.hrf_shift_trs} TRs applied by {who}")
+
+    def aligned(self) -> "SherlockData":
+        """BOLD TR t + shift paired with stimulus TR t — once. A release that already shifted is
+        returned unchanged; shifting an already shifted copy is an error, never done twice."""
+        if self.shifted_here:
+            raise DataError("the HRF shift was already applied by this loader: refusing to shift twice")
+        if self.hrf_shift_applied:
+            return self
+        k = self.hrf_shift_trs
+        if k >= self.n_trs:
+            raise DataError(f"{self.n_trs} TRs are too few for an HRF shift of {k} TRs")
+        return replace(self, bold=self.bold[k:], mel=self.mel[: self.n_trs - k], frames=self.frames[: self.n_trs - k],
+                       shifted_here=True)
+
+
+def _frames_to_trs(frames: np.ndarray, fps: float, tr_seconds: float, size: int, path: Path) -> torch.Tensor:
+    import cv2
+
+    if frames.ndim == 4 and frames.shape[-1] == 3:
+        frames = frames.astype(np.float32).mean(-1)
+    if frames.ndim != 3:
+        raise DataError(f"{path}: expected frames shaped (n, H, W) or (n, H, W, 3), got {frames.shape}")
+    frames = frames.astype(np.float32)
+    if frames.max(initial=0) > 1.0:
+        frames = frames / 255.0
+    per_tr = fps * tr_seconds
+    if abs(per_tr - round(per_tr)) > 1e-9:
+        raise DataError(f"{path}: fps × TR = {fps} × {tr_seconds} is not a whole number of frames per TR")
+    per_tr = int(round(per_tr))
+    small = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames]) if len(frames) else \
+        np.zeros((0, size, size), np.float32)
+    n_tr = len(small) // per_tr
+    return torch.from_numpy(small[: n_tr * per_tr].reshape(n_tr, per_tr, 1, size, size).copy())
+
+
+def _load_audio(path: Path, cfg: MelConfig) -> torch.Tensor:
+    from scipy.io import wavfile
+
+    if not path.is_file():
+        raise DataError(f"{path}: missing; expected the movie's soundtrack as a WAV file")
+    try:
+        rate, wav = wavfile.read(path)
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{path}: cannot read it as WAV ({type(e).__name__}: {e})") from e
+    wav = wav.astype(np.float32) / np.iinfo(wav.dtype).max if np.issubdtype(wav.dtype, np.integer) \
+        else wav.astype(np.float32)
+    if wav.ndim == 2:
+        wav = wav.mean(1)
+    if rate != cfg.sample_rate:
+        import torchaudio.functional as AF
+
+        wav = AF.resample(torch.from_numpy(wav), rate, cfg.sample_rate).numpy()
+    return to_trs(log_mel(wav, cfg), cfg)
+
+
+def load_sherlock(data_dir: str | Path, size: int = 32, subject: str | None = None) -> SherlockData:
+    """Load a Sherlock-format folder (see the module docstring); ``subject`` keeps only the runs whose
+    file names contain it. Returns the data *unshifted*: call :meth:`SherlockData.aligned`."""
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder; expected a Sherlock-format data folder (dataset.json, bold/, audio.wav, "
+                        "frames.npy)")
+    meta = _read_json(root / "dataset.json")
+    tr = float(meta["tr_seconds"])
+    runs = sorted(p for p in (root / "bold").glob("*.nii*") if subject is None or subject in p.name)
+    if not runs:
+        raise DataError(f"{root / 'bold'}: no 4-D NIfTI runs (*.nii, *.nii.gz)" + (f" for subject {subject!r}" if subject else ""))
+    vols, affine = [], None
+    for p in runs:
+        data, aff = load_nifti(p, 4, tr)
+        if vols and data.shape[:3] != vols[0].shape[:3]:
+            raise DataError(f"{p}: spatial shape {data.shape[:3]} differs from {runs[0].name}'s {vols[0].shape[:3]}")
+        vols.append(data)
+        affine = aff if affine is None else affine
+    bold4d = np.concatenate(vols, axis=3)
+    mask_path = next((root / n for n in ("mask.nii.gz", "mask.nii") if (root / n).is_file()), None)
+    if mask_path is not None:
+        mask = load_nifti(mask_path, 3)[0] != 0
+        if mask.shape != bold4d.shape[:3]:
+            raise DataError(f"{mask_path}: shape {mask.shape} does not match the runs' {bold4d.shape[:3]}")
+    else:
+        mask = bold4d.std(axis=3) > 0
+    bold = bold4d[mask].T.astype(np.float32)  # (TR, voxels)
+
+    mel_cfg = MelConfig(tr_seconds=tr)
+    mel = _load_audio(root / "audio.wav", mel_cfg)
+    frames_path = root / "frames.npy"
+    if not frames_path.is_file():
+        raise DataError(f"{frames_path}: missing; expected the movie's frames as a .npy array (n, H, W[, 3])")
+    try:
+        raw = np.load(frames_path, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"{frames_path}: cannot read it as a .npy array ({type(e).__name__}: {e})") from e
+    frames = _frames_to_trs(raw, float(meta["fps"]), tr, size, frames_path)
+
+    n = len(bold)
+    for name, have, path in (("audio", len(mel), root / "audio.wav"), ("frames", len(frames), frames_path)):
+        if have < n:
+            raise DataError(f"{path}: holds {have} TRs of {name}, the BOLD runs have {n}: truncated or mismatched")
+    return SherlockData(bold, mel[:n], frames[:n], mask, affine, tr, meta["hrf_shift_applied"],
+                        int(meta.get("hrf_shift_trs", 3)), runs=tuple(p.name for p in runs))
+
+
+def write_example(root: str | Path, bold: np.ndarray, audio: np.ndarray, frames: np.ndarray, tr_seconds: float = 1.5,
+                  fps: float = 6.0, hrf_shift_applied: bool = False, runs: int = 2, sample_rate: int = 16_000,
+                  mask: np.ndarray | None = None) -> Path:
+    """Write a folder in the layout :func:`load_sherlock` reads: ``bold`` (x, y, z, TR) split into
+    ``runs`` NIfTI files, ``audio`` (samples,) as 16-bit WAV, ``frames`` (n, H, W) as .npy."""
+    import nibabel as nib
+    from scipy.io import wavfile
+
+    root = Path(root)
+    (root / "bold").mkdir(parents=True, exist_ok=True)
+    affine = np.diag([3.0, 3.0, 3.0, 1.0])
+    for i, part in enumerate(np.array_split(np.asarray(bold, np.float32), runs, axis=3)):
+        img = nib.Nifti1Image(part, affine)
+        img.header.set_xyzt_units("mm", "sec")
+        img.header["pixdim"][4] = tr_seconds
+        nib.save(img, str(root / "bold" / f"sub-01_run-{i + 1:02d}_bold.nii.gz"))
+    if mask is not None:
+        nib.save(nib.Nifti1Image(np.asarray(mask, np.uint8), affine), str(root / "mask.nii.gz"))
+    wav = np.clip(np.asarray(audio, np.float32), -1, 1)
+    wavfile.write(root / "audio.wav", sample_rate, (wav * 32767).astype(np.int16))
+    np.save(root / "frames.npy", np.asarray(frames))
+    (root / "dataset.json").write_text(json.dumps({"tr_seconds": tr_seconds, "hrf_shift_applied": hrf_shift_applied,
+                                                   "hrf_shift_trs": 3, "fps": fps}, indent=1))
+    return root
