@@ -155,3 +155,27 @@ def test_energy_slope_drive_is_set_by_the_order_inside_each_tr(small_bench):
     ends = band[fpt - 1 :: fpt]
     starts = np.vstack([band[:1] - slope[:1], band[fpt - 1 : -1 : fpt]])
     assert np.allclose(tr_mean * fpt, ends - starts)
+
+
+def test_video_families_ride_on_the_audio_grid_and_leave_the_audio_voxels_alone(small_bench, tmp_path):
+    """With a video track the audio families are unchanged; motion voxels follow the signed
+    horizontal velocity (zero while the sprite is hidden), luminance voxels the frame brightness."""
+    from tempmodels.fmri.simulator import VIDEO_FAMILIES, frame_drives
+    from tempmodels.video.sprites import VideoConfig, generate
+
+    n_tr = small_bench.mel.shape[0]
+    video = generate(VideoConfig(n_trs=n_tr, seed=4))
+    cfg = SimConfig(voxels_per_family=2, repeats=2)
+    audio_only, fam_a = frame_drives(small_bench, cfg)
+    both, fam = frame_drives(small_bench, cfg, video)
+    keep = np.isin(fam, fam_a[fam_a != "noise"])
+    assert np.array_equal(both[:, keep], audio_only[:, fam_a != "noise"])
+    assert [f for f in fam if f in VIDEO_FAMILIES] == ["luminance"] * 2 + ["motion"] * 2
+    fpt = small_bench.config.mel.frames_per_tr
+    motion = both[:, fam == "motion"][:, 0].reshape(n_tr, fpt)
+    still = (video.trs.event == "none").to_numpy()
+    assert np.array_equal(motion[still].mean(1), video.trs.dx.to_numpy()[still].astype(float))
+    sim = load_simulation(small_bench, cfg, cache_dir=tmp_path, video=video)
+    assert sim.responses.shape[2] == len(fam) and set(VIDEO_FAMILIES) <= set(sim.family)
+    with pytest.raises(ValueError, match="must match"):
+        frame_drives(small_bench, cfg, generate(VideoConfig(n_trs=n_tr // 2, seed=4, gap_trs=1)))

@@ -12,6 +12,9 @@ Voxel families, each driven by one known stimulus feature of the audio benchmark
   (energy at the end − energy at the start) / duration, set by the *order* of the TR's frames —
   reversing a TR flips it, and the TR's mean frame cannot see it;
 * ``speaker`` — on while one voice speaks;
+* with a video track (``video=``, chapter 10): ``luminance`` — the mean brightness of each frame
+  (static: a TR's mean frame holds it), and ``motion`` — the signed horizontal velocity of the sprite
+  (+ right, − left), set by frame order: a TR's mean frame is the same either way;
 * ``noise`` — no drive at all (their ceiling must be ≈ 0).
 
 Each drive is convolved with a canonical HRF (nilearn) at the frame rate, sampled at the end of
@@ -32,6 +35,7 @@ from ..atomic import atomic_path, config_key
 from .hrf import canonical_hrf
 
 FAMILIES = ("static audio", "onsets", "modulation", "energy slope", "speaker", "noise")
+VIDEO_FAMILIES = ("luminance", "motion")
 SIM_VERSION = 2
 
 
@@ -73,8 +77,29 @@ def _zscore(x, axis=0):
     return (x - x.mean(axis=axis, keepdims=True)) / np.where(sd > 0, sd, 1)
 
 
-def frame_drives(bench, cfg: SimConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(frames, voxels) drives and each voxel's family, from the benchmark's log-mel and segments."""
+def video_drives(video, n_frames: int, frames_per_tr: int) -> dict[str, np.ndarray]:
+    """The video families' drives on the audio frame grid: audio frame j of a TR reads video frame
+    ⌊j · F / frames_per_tr⌋ of the same TR (F video frames per TR)."""
+    clips = video.frames.double().numpy()  # (TR, F, 1, H, W)
+    n_tr, f = clips.shape[:2]
+    if n_tr * frames_per_tr < n_frames:
+        raise ValueError(f"the video track has {n_tr} TRs, the audio track {n_frames // frames_per_tr}: they must match")
+    idx = (np.arange(frames_per_tr) * f) // frames_per_tr
+    lum = clips.mean(axis=(2, 3, 4))[:, idx].reshape(-1)[:n_frames]
+    trs = video.trs
+    visible = np.ones((n_tr, f))
+    for t, row in trs[trs.event.isin(["appear", "disappear"])].iterrows():
+        at = int(row.event_frame)
+        visible[t, :at] = row.event == "disappear"
+        visible[t, at:] = row.event == "appear"
+    vel = (trs.dx.to_numpy()[:, None] * visible)[:, idx].reshape(-1)[:n_frames].astype(float)
+    return {"luminance": _zscore(lum), "motion": vel}
+
+
+def frame_drives(bench, cfg: SimConfig, video=None) -> tuple[np.ndarray, np.ndarray]:
+    """(frames, voxels) drives and each voxel's family, from the benchmark's log-mel and segments
+    (and, given ``video``, a :class:`~tempmodels.video.sprites.VideoBenchmark` on the same TRs, the
+    video families; the audio families are then unchanged)."""
     rng = np.random.default_rng(cfg.seed)
     mel_cfg = bench.config.mel
     frames = bench.mel.reshape(-1, bench.mel.shape[-1]).double().numpy()      # (n_frames, mels)
@@ -119,18 +144,23 @@ def frame_drives(bench, cfg: SimConfig) -> tuple[np.ndarray, np.ndarray]:
             d[seg.start // spf : min(n, seg.end // spf)] = 1.0
         cols.append(d)
         fam.append("speaker")
+    if video is not None:
+        for name, d in video_drives(video, n, mel_cfg.frames_per_tr).items():
+            for _ in range(k):
+                cols.append(d)
+                fam.append(name)
     for _ in range(k):
         cols.append(np.zeros(n))
         fam.append("noise")
     return np.stack(cols, axis=1), np.array(fam)
 
 
-def simulate(bench, cfg: SimConfig = SimConfig()) -> SimulatedFMRI:
+def simulate(bench, cfg: SimConfig = SimConfig(), video=None) -> SimulatedFMRI:
     """Simulate (no cache): see :func:`load_simulation`."""
     mel_cfg = bench.config.mel
     fpt = mel_cfg.frames_per_tr
     n_tr = bench.mel.shape[0]
-    drives, family = frame_drives(bench, cfg)
+    drives, family = frame_drives(bench, cfg, video)
     hrf = canonical_hrf(1.0 / (mel_cfg.sample_rate / mel_cfg.hop_length), cfg.hrf)
     bold = fftconvolve(drives, hrf[:, None], axes=0)[: len(drives)]
     signal = bold[fpt - 1 :: fpt][:n_tr]                     # sampled at the end of each TR
@@ -154,18 +184,23 @@ def simulate(bench, cfg: SimConfig = SimConfig()) -> SimulatedFMRI:
     return SimulatedFMRI(cfg, mel_cfg.tr_seconds, family, signal, responses, drives, snr)
 
 
-def load_simulation(bench, cfg: SimConfig = SimConfig(), cache_dir: str | Path | None = None) -> SimulatedFMRI:
-    """:func:`simulate`, cached under a key of the benchmark's and the simulator's configuration."""
+def load_simulation(bench, cfg: SimConfig = SimConfig(), cache_dir: str | Path | None = None,
+                    video=None) -> SimulatedFMRI:
+    """:func:`simulate`, cached under a key of the benchmark's (and video track's) and the simulator's
+    configuration."""
     from ..audio.benchmark import default_cache_dir
 
     root = Path(cache_dir) if cache_dir else default_cache_dir()
-    key = config_key({"bench": bench.config.key(), "sim": asdict(cfg), "version": SIM_VERSION})
+    parts = {"bench": bench.config.key(), "sim": asdict(cfg), "version": SIM_VERSION}
+    if video is not None:
+        parts["video"] = video.config.key()
+    key = config_key(parts)
     path = root / "fmri" / f"{key}.npz"
     if path.is_file():
         z = np.load(path, allow_pickle=False)
         return SimulatedFMRI(cfg, float(z["tr_seconds"]), z["family"].astype(str), z["signal"], z["responses"],
                              z["drives"], z["snr"])
-    sim = simulate(bench, cfg)
+    sim = simulate(bench, cfg, video)
     os.makedirs(path.parent, exist_ok=True)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
