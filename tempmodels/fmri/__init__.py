@@ -1,5 +1,6 @@
-"""The fMRI side: a voxel simulator with known tuning, HRF and lag handling, noise ceilings, and
-voxelwise encoding models (himalaya ridge) from frozen TR embeddings."""
+"""The fMRI side: a voxel simulator with known tuning, HRF and lag handling, noise ceilings,
+voxelwise encoding models (himalaya ridge) from frozen TR embeddings, and a loader for real
+Sherlock-format data (``sherlock``)."""
 from .hrf import canonical_hrf, convolve_causal, convolve_centred, lagged, peak_latency_s
 from .noise_ceiling import correlation_ceiling, explainable_variance
 
