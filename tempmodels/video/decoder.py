@@ -3,10 +3,11 @@
 
 A two-layer MLP, ``Linear(d -> hidden)``, GELU, ``Linear(hidden -> frames·channels·size²)``: every
 frame and pixel has its own output weights, so *when* and *where* something happens is the
-embedding's to say, not the decoder's to guess. (A convolutional decoder of the audio kind spent
-90 % of each training step in small 3x3 convolutions on this 2-core CPU; the MLP trains about 6x
-faster at the same budget — measured in chapter 08.) Same architecture, size and init seed for
-every encoder: differences in reconstruction are the encoder's.
+embedding's to say, not the decoder's to guess. (A convolutional decoder of the audio kind —
+Linear, then two x2 upsamplings with 16-channel 3x3 convolutions — took 93 ms per training step on
+32 TRs of 9 x 32 x 32 on a 2-core CPU, nearly all of an encoder + decoder step; this MLP with 256
+hidden units takes 12 ms.) Same architecture, size and init seed for every encoder: differences in
+reconstruction are the encoder's.
 """
 from __future__ import annotations
 
