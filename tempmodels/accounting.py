@@ -34,7 +34,7 @@ def flops_per_tr(model: nn.Module, n_frames: int = 64, n_features: int = 128, in
     try:
         torch.backends.mha.set_fastpath_enabled(False)
         with torch.no_grad(), sdpa_kernel(SDPBackend.MATH), FlopCounterMode(display=False) as fc:
-            dev = next(model.parameters()).device if any(True for _ in model.parameters()) else "cpu"
+            dev = next(model.parameters(), torch.empty(0)).device  # "meta" for a model built on meta
             model(torch.zeros(1, *(input_shape or (n_frames, n_features)), device=dev))
     finally:
         torch.backends.mha.set_fastpath_enabled(fast)

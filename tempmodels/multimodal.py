@@ -123,6 +123,9 @@ class MultimodalAutoencoder(nn.Module):
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Packed samples -> (log-mel of TR t, frames of TR t, BOLD at t, bottlenecks (N, context, d))."""
         a, v, _ = self.layout.unpack(x)
+        return self._heads(a, v)
+
+    def _heads(self, a: torch.Tensor, v: torch.Tensor):
         n, c = a.shape[:2]
         z = self.embed(a.flatten(0, 1), v.flatten(0, 1)).view(n, c, self.d_model)
         head = torch.cat([z[:, c - 1 - lag, : self.fmri_dims] for lag in self.lags], 1)
@@ -131,7 +134,7 @@ class MultimodalAutoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, v, _ = self.layout.unpack(x)
-        a_hat, v_hat, y_hat, _ = self.predict(x)
+        a_hat, v_hat, y_hat, _ = self._heads(a, v)
         a_out = torch.cat([a[:, :-1], a_hat[:, None]], 1)  # context TRs copied: they score zero
         v_out = torch.cat([v[:, :-1], v_hat[:, None]], 1)
         return self.layout.pack(a_out, v_out, y_hat)

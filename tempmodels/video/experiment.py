@@ -13,7 +13,7 @@ import pandas as pd
 import torch
 
 from ..decoder import Autoencoder
-from ..experiment import PCA_ROW, _batched, run_all, run_encoder
+from ..experiment import PCA_ROW, _batched, embed, run_all
 from ..probes import linear_probe_accuracy
 from ..training import TrainConfig
 from . import metrics as vm
@@ -98,10 +98,14 @@ def score_video(recon_fn: Callable[[torch.Tensor], torch.Tensor], embed_fn: Call
     return out
 
 
+def reconstruct(model, data: VideoData, split: str = "test") -> torch.Tensor:
+    """Decoded clips of ``split`` on the benchmark's 0–1 scale (not clipped), (TR, frames, C, H, W)."""
+    return data.inverse(_batched(model, model, getattr(data, split)))
+
+
 def video_scorer(data: VideoData, split: str = "test") -> Callable:
     """``score_fn`` for :func:`~tempmodels.experiment.run_encoder`."""
-    return lambda model: score_video(lambda x: _batched(model, model, x), lambda x: _batched(model.embed, model, x),
-                                     data, split)
+    return lambda model: score_video(lambda x: _batched(model, model, x), lambda x: embed(model, x), data, split)
 
 
 def run_video(specs: dict, data: VideoData, cfg: TrainConfig, seeds: list[int], d_model: int,
@@ -113,21 +117,14 @@ def run_video(specs: dict, data: VideoData, cfg: TrainConfig, seeds: list[int], 
                    score_fn=video_scorer(data), cache_tag=CACHE_TAG)
 
 
-def run_video_encoder(name: str, build_encoder, data: VideoData, cfg: TrainConfig, seeds: list[int], d_model: int,
-                      decoder_hidden: int = 512, progress: bool = True):
-    return run_encoder(name, build_encoder, data, cfg, seeds, None, None, d_model, asr=False, progress=progress,
-                       build_model=build_video_autoencoder(data, decoder_hidden), score_fn=video_scorer(data),
-                       cache_tag=CACHE_TAG)
-
-
 def reference_rows(data: VideoData, d_model: int | None = None, split: str = "test") -> pd.DataFrame:
     """oracle (the clip itself; probes read its raw pixels), floor (each TR's mean frame; probes read
     the mean frame: what averaging hands a linear read-out) and, with ``d_model``, PCA-d."""
     x = getattr(data, split)
     rows = []
-    for name, fn in (("oracle", lambda v: v), ("floor (TR mean)", tr_mean_clip)):
-        m = score_video(fn, lambda v, fn=fn: fn(v)[:, :1].flatten(1) if fn is tr_mean_clip else v.flatten(1),
-                        data, split)
+    for name, recon_fn, embed_fn in (("oracle", lambda v: v, lambda v: v.flatten(1)),
+                                     ("floor (TR mean)", tr_mean_clip, lambda v: v.mean(1).flatten(1))):
+        m = score_video(recon_fn, embed_fn, data, split)
         rows += [{"encoder": name, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
     if d_model is not None:
         from ..pca_code import PCACode
