@@ -132,9 +132,35 @@ class MultimodalAutoencoder(nn.Module):
         now = z[:, -1]
         return self.audio_decoder(now), self.video_decoder(now), self.fmri(head), z
 
+    def loss_parts(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The three unweighted MSEs of packed samples ``x`` (log-mel and frames of TR t, BOLD at t):
+        the trainer logs them each epoch as ``val_audio_mse``, ``val_video_mse``, ``val_fmri_mse``."""
+        a, v, y = self.layout.unpack(x)
+        a_hat, v_hat, y_hat, _ = self._heads(a, v)
+        mse = nn.functional.mse_loss
+        return {"audio_mse": mse(a_hat, a[:, -1]), "video_mse": mse(v_hat, v[:, -1]), "fmri_mse": mse(y_hat, y)}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a, v, _ = self.layout.unpack(x)
         a_hat, v_hat, y_hat, _ = self._heads(a, v)
         a_out = torch.cat([a[:, :-1], a_hat[:, None]], 1)  # context TRs copied: they score zero
         v_out = torch.cat([v[:, :-1], v_hat[:, None]], 1)
         return self.layout.pack(a_out, v_out, y_hat)
+
+
+def build_multimodal(layout: PackedLayout, audio: str, video: str, d_model: int = 128, audio_kwargs: dict | None = None,
+                     video_kwargs: dict | None = None, lags: tuple[int, ...] = (1, 2, 3, 4), fmri_dims: int | None = None,
+                     decoder_hidden: int = 512) -> MultimodalAutoencoder:
+    """The joint model with encoders chosen by name (:mod:`tempmodels.registry`: e.g. ``"transformer"``,
+    ``"mean"``; ``"s3d"``, ``"frame_mean"``), sized from the layout, with the book's decoders: chapter 01's
+    log-mel decoder and chapter 08's video MLP."""
+    from .decoder import MelDecoder
+    from .registry import make_encoder, make_video_encoder
+    from .video.decoder import VideoDecoder
+
+    (n_frames, n_features), (v_frames, channels, size, _) = layout.audio_shape, layout.video_shape
+    a = make_encoder(audio, n_features=n_features, n_frames=n_frames, d_model=d_model, **(audio_kwargs or {}))
+    v = make_video_encoder(video, n_frames=v_frames, size=size, d_model=d_model, channels=channels, **(video_kwargs or {}))
+    return MultimodalAutoencoder(layout, a, v, d_model, MelDecoder(d_model, n_frames, n_features),
+                                 VideoDecoder(d_model, v_frames, size, channels, decoder_hidden), lags=lags,
+                                 fmri_dims=fmri_dims)

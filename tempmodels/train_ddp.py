@@ -2,6 +2,11 @@
 
     torchrun --nproc_per_node=2 -m tempmodels.train_ddp --encoder multiscale --out runs/ms
     python -m tempmodels.train_ddp --encoder mean --epochs 5 --out runs/mean      # one process
+    torchrun --nproc_per_node=2 -m tempmodels.train_ddp --encoder transformer --video-encoder s3d --out runs/joint
+
+With ``--video-encoder`` it trains chapter 10's multimodal autoencoder instead: the audio encoder and
+the video encoder (by name) on the audio and video tracks of the same TRs, with an fMRI head predicting
+simulated voxels (chapter 09's simulator with the video families) over FIR lags 1-4.
 
 The backend is gloo on CPU and nccl on CUDA. ``--batch-size`` must divide by the number of
 processes. Encoders with BatchNorm (``multiscale``) use ``SyncBatchNorm`` on CUDA; on CPU PyTorch
@@ -32,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoder", choices=sorted(ENCODERS), required=True)
     ap.add_argument("--encoder-kwargs", type=json.loads, default={}, help='JSON, e.g. \'{"hidden": 64}\'')
+    ap.add_argument("--video-encoder", default=None, help="train the multimodal autoencoder with this video encoder")
+    ap.add_argument("--video-kwargs", type=json.loads, default={}, help='JSON, e.g. \'{"width": 8}\'')
+    ap.add_argument("--fmri-dims", type=int, default=None, help="bottleneck numbers the fMRI head reads (default all)")
     ap.add_argument("--d-model", type=int, default=128)
     ap.add_argument("--n-trs", type=int, default=240)
     ap.add_argument("--gap-trs", type=int, default=None)
@@ -63,14 +71,16 @@ def main(argv: list[str] | None = None) -> int:
         if rank != 0:
             bench = load_audio_benchmark(cfg, args.cache_dir, progress=False)
         data = AudioData.from_bench(bench)
+        build = build_autoencoder(lambda: make_encoder(args.encoder, d_model=args.d_model, **args.encoder_kwargs),
+                                  args.d_model)
+        if args.video_encoder:
+            data, build = _joint(args, bench, data)
         train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
                                 seed=args.seed, device=args.device)
-        kwargs = {"d_model": args.d_model, **args.encoder_kwargs}
         args.out.mkdir(parents=True, exist_ok=True)
-        res = fit(build_autoencoder(lambda: make_encoder(args.encoder, **kwargs), args.d_model), data.train, data.val,
-                  train_cfg, checkpoint=args.out / "checkpoint.pt", progress=rank == 0, desc=f"rank0 {args.encoder}")
+        res = fit(build, data.train, data.val, train_cfg, checkpoint=args.out / "checkpoint.pt", progress=rank == 0, desc=f"rank0 {args.encoder}")
         if rank == 0:
-            result = {"encoder": args.encoder, "world_size": dist.get_world_size() if distributed else 1,
+            result = {"encoder": args.encoder, "video_encoder": args.video_encoder, "world_size": dist.get_world_size() if distributed else 1,
                       "best_epoch": res.best_epoch, "best_val_loss": res.best_val, "batchnorm": res.batchnorm,
                       "history": res.history.to_dict(orient="records")}
             with atomic_path(args.out / "result.json") as tmp:
@@ -80,6 +90,21 @@ def main(argv: list[str] | None = None) -> int:
         if distributed:
             dist.destroy_process_group()
     return 0
+
+
+def _joint(args, bench, audio_data):
+    """Packed joint windows and the multimodal model's builder (deterministic: every rank builds the same)."""
+    from .fmri.simulator import SimConfig, simulate
+    from .joint import JointData
+    from .multimodal import build_multimodal
+    from .video.experiment import VideoData
+    from .video.sprites import VideoConfig, generate
+
+    video = generate(VideoConfig(n_trs=args.n_trs, seed=args.data_seed, gap_trs=args.gap_trs))
+    sim = simulate(bench, SimConfig(voxels_per_family=4, repeats=2, seed=args.data_seed), video)
+    data = JointData.build(audio_data, VideoData.from_bench(video), sim.mean_response, context=5, family=sim.family)
+    return data, lambda: build_multimodal(data.layout, args.encoder, args.video_encoder, args.d_model, args.encoder_kwargs,
+                                          args.video_kwargs, fmri_dims=args.fmri_dims, decoder_hidden=64)
 
 
 if __name__ == "__main__":

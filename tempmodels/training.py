@@ -85,6 +85,19 @@ def evaluate_loss(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> f
     return total / x.numel()
 
 
+@torch.no_grad()
+def evaluate_parts(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> dict[str, float]:
+    """``model.loss_parts(batch)`` (a dict of per-sample-mean losses) averaged over ``x`` in eval mode."""
+    model.eval()
+    dev = next(model.parameters()).device
+    total: dict[str, float] = {}
+    for i in range(0, len(x), batch_size):
+        xb = x[i : i + batch_size].to(dev)
+        for k, v in model.loss_parts(xb).items():
+            total[k] = total.get(k, 0.0) + float(v) * len(xb)
+    return {k: v / len(x) for k, v in total.items()}
+
+
 def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
         checkpoint: str | Path | None = None, progress: bool = True, desc: str = "train",
         on_epoch_end: Callable[[int, pd.DataFrame], None] | None = None,
@@ -169,8 +182,10 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
             dist.all_reduce(t)
             train_loss = float(t) / world
         val_loss = evaluate_loss(model, val_x)
-        state["history"].append({"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss,
-                                 "lr": opt.param_groups[0]["lr"]})
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "lr": opt.param_groups[0]["lr"]}
+        if hasattr(model, "loss_parts"):  # a multi-part loss (e.g. the multimodal autoencoder) logs each part
+            row.update({f"val_{k}": v for k, v in evaluate_parts(model, val_x).items()})
+        state["history"].append(row)
         if val_loss < state["best_val"]:
             state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0,
                          best_state=copy.deepcopy(model.state_dict()))

@@ -5,7 +5,7 @@ import torch
 
 from tempmodels.decoder import MelDecoder
 from tempmodels.encoders import MeanPool
-from tempmodels.multimodal import MultimodalAutoencoder, PackedLayout, windows
+from tempmodels.multimodal import MultimodalAutoencoder, PackedLayout, build_multimodal, windows
 from tempmodels.training import TrainConfig, fit
 from tempmodels.video.decoder import VideoDecoder
 from tempmodels.video.encoders import FrameMeanCNN
@@ -98,3 +98,28 @@ def test_interrupted_joint_run_resumes_to_the_same_result(tmp_path):
     assert resumed.resumed_from == 2 and resumed.history.equals(full.history)
     assert all(torch.equal(p, q) for p, q in zip(resumed.model.state_dict().values(), full.model.state_dict().values()))
     assert full.history.val_loss.iloc[-1] < full.history.val_loss.iloc[0]
+
+
+def test_each_part_of_the_joint_loss_is_logged_per_epoch():
+    layout = _layout()
+    tr, va = windows(*_data(40, 0), C, layout), windows(*_data(20, 1), C, layout)
+    hist = fit(_build(layout), tr, va, TrainConfig(epochs=2, batch_size=8, patience=10), progress=False).history
+    parts = ["val_audio_mse", "val_video_mse", "val_fmri_mse"]
+    assert set(parts) <= set(hist.columns)
+    recombined = sum(w * hist[p] for w, p in zip(layout.weights, parts))  # the packed MSE is the weighted sum
+    torch.testing.assert_close(torch.tensor(recombined.to_numpy()), torch.tensor(hist.val_loss.to_numpy()), rtol=1e-4,
+                               atol=1e-6)
+
+
+def test_encoders_by_name():
+    layout = PackedLayout((64, 128), (9, 1, 32, 32), VOX, C)
+    model = build_multimodal(layout, "transformer", "s3d", 16, {"width": 16, "nhead": 2, "layers": 1, "ff": 32,
+                                                                "readout": "strided"},
+                             {"widths": (4, 4, 8, 8), "frame_diff": True, "readout": "keep_time"}, lags=(1, 2),
+                             fmri_dims=4, decoder_hidden=8)
+    assert type(model.audio_encoder).__name__ == "TemporalTransformer" and type(model.video_encoder).__name__ == "S3D"
+    a, v, y = torch.randn(6, 64, 128), torch.rand(6, 9, 1, 32, 32), torch.randn(6, VOX)
+    x = windows(a, v, y, C, layout)
+    assert model(x).shape == x.shape and model.fmri.in_features == 2 * 4
+    with pytest.raises(ValueError, match="unknown video encoder 'i3d'; choose from"):
+        build_multimodal(layout, "mean", "i3d")

@@ -91,3 +91,16 @@ def test_short_stimulus_and_missing_files_are_named(tmp_path):
         load_sherlock(root)
     with pytest.raises(DataError, match="not a folder"):
         load_sherlock(tmp_path / "nowhere")
+
+
+def test_real_data_as_benchmarks_share_the_time_blocks(tmp_path):
+    from tempmodels.experiment import AudioData
+    from tempmodels.video.experiment import VideoData
+
+    root, _, _ = _make(tmp_path)
+    d = load_sherlock(root, size=16).aligned()
+    audio, video = d.benchmarks(fractions=(0.5, 0.25, 0.25), gap_trs=1)
+    assert all(np.array_equal(audio.splits[s], video.splits[s]) for s in ("train", "val", "test"))
+    assert audio.splits["test"][-1] == d.n_trs - 1 and video.config.frames_per_tr == 9
+    assert AudioData.from_bench(audio).train.shape[1:] == (64, 128)
+    assert VideoData.from_bench(video).test.shape[1:] == (9, 1, 16, 16)

@@ -164,6 +164,25 @@ def test_torchrun_two_cpu_processes_match_one(tmp_path):
 
 
 @needs_espeak
+def test_torchrun_trains_the_multimodal_autoencoder_like_one_process(tmp_path):
+    """Chapter 10's joint model (audio + video encoders by name, fMRI head) under DDP: 2 processes = 1."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ["--encoder", "mean", "--video-encoder", "frame_mean", "--video-kwargs", '{"width": 2}', "--d-model", "16",
+            "--epochs", "2"]
+    single = subprocess.run(CLI + args + ["--out", str(tmp_path / "one")], env=env, capture_output=True, text=True)
+    assert single.returncode == 0, single.stderr[-3000:]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    ddp = subprocess.run(torchrun + CLI[1:] + args + ["--out", str(tmp_path / "two")], env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    one, two = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("one", "two"))
+    assert two["world_size"] == 2 and two["video_encoder"] == "frame_mean"
+    for h1, h2 in zip(one["history"], two["history"]):
+        for k in ("train_loss", "val_loss", "val_audio_mse", "val_video_mse", "val_fmri_mse"):
+            assert h2[k] == pytest.approx(h1[k], rel=1e-5), k
+
+
+@needs_espeak
 def test_torchrun_batchnorm_encoder_on_cpu_is_per_process_and_says_so(tmp_path):
     """gloo has no SyncBatchNorm: the run must still work, warn, and record what it did."""
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}

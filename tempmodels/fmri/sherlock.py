@@ -111,6 +111,27 @@ class SherlockData:
         return replace(self, bold=self.bold[k:], mel=self.mel[: self.n_trs - k], frames=self.frames[: self.n_trs - k],
                        shifted_here=True)
 
+    def benchmarks(self, fractions: tuple[float, float, float] = (0.7, 0.15, 0.15), gap_trs: int | None = None):
+        """The stimulus as the book's (audio, video) benchmark objects — the same time-block splits
+        (:func:`~tempmodels.splits.time_blocks`), so every chapter's code runs on real data unchanged.
+        Real data have no labels: the tables of segments and per-TR labels are empty."""
+        import pandas as pd
+
+        from ..audio.benchmark import AudioBenchmark, AudioConfig
+        from ..splits import time_blocks
+        from ..video.sprites import VideoBenchmark, VideoConfig
+
+        n, per_tr, size = self.n_trs, self.frames.shape[1], self.frames.shape[-1]
+        splits = time_blocks(n, fractions, gap_trs, self.tr_seconds)
+        no_labels = pd.DataFrame(index=pd.RangeIndex(n))
+        audio = AudioBenchmark(AudioConfig(n_trs=n, gap_trs=gap_trs, fractions=fractions,
+                                           mel=MelConfig(tr_seconds=self.tr_seconds)),
+                               self.mel, np.zeros(0, np.float32), pd.DataFrame(columns=["kind", "start", "end"]),
+                               no_labels, splits)
+        video = VideoBenchmark(VideoConfig(n_trs=n, size=size, fps=per_tr / self.tr_seconds, tr_seconds=self.tr_seconds,
+                                           gap_trs=gap_trs, fractions=fractions), self.frames, no_labels, splits)
+        return audio, video
+
 
 def _frames_to_trs(frames: np.ndarray, fps: float, tr_seconds: float, size: int, path: Path) -> torch.Tensor:
     import cv2
