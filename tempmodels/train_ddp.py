@@ -29,7 +29,7 @@ import torch.distributed as dist
 from .atomic import atomic_path
 from .audio.benchmark import AudioConfig, load_audio_benchmark
 from .experiment import AudioData, build_autoencoder
-from .registry import ENCODERS, make_encoder
+from .registry import ENCODERS, VIDEO_ENCODERS, make_encoder
 from .training import TrainConfig, fit
 
 
@@ -37,7 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--encoder", choices=sorted(ENCODERS), required=True)
     ap.add_argument("--encoder-kwargs", type=json.loads, default={}, help='JSON, e.g. \'{"hidden": 64}\'')
-    ap.add_argument("--video-encoder", default=None, help="train the multimodal autoencoder with this video encoder")
+    ap.add_argument("--video-encoder", choices=sorted(VIDEO_ENCODERS), default=None,
+                    help="train chapter 10's multimodal autoencoder with this video encoder")
     ap.add_argument("--video-kwargs", type=json.loads, default={}, help='JSON, e.g. \'{"width": 8}\'')
     ap.add_argument("--fmri-dims", type=int, default=None, help="bottleneck numbers the fMRI head reads (default all)")
     ap.add_argument("--d-model", type=int, default=128)
@@ -78,9 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         train_cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, patience=args.patience,
                                 seed=args.seed, device=args.device)
         args.out.mkdir(parents=True, exist_ok=True)
-        res = fit(build, data.train, data.val, train_cfg, checkpoint=args.out / "checkpoint.pt", progress=rank == 0, desc=f"rank0 {args.encoder}")
+        res = fit(build, data.train, data.val, train_cfg, checkpoint=args.out / "checkpoint.pt", progress=rank == 0,
+                  desc=f"rank0 {args.encoder}")
         if rank == 0:
-            result = {"encoder": args.encoder, "video_encoder": args.video_encoder, "world_size": dist.get_world_size() if distributed else 1,
+            result = {"encoder": args.encoder, "video_encoder": args.video_encoder,
+                      "world_size": dist.get_world_size() if distributed else 1,
                       "best_epoch": res.best_epoch, "best_val_loss": res.best_val, "batchnorm": res.batchnorm,
                       "history": res.history.to_dict(orient="records")}
             with atomic_path(args.out / "result.json") as tmp:
