@@ -32,7 +32,7 @@ def test_chapter_runs_on_a_sherlock_format_folder(tmp_path):
     out = tmp_path / "out.ipynb"
     env = {**os.environ, "TEMPMODELS_RUN_CACHE": "0"}
     proc = subprocess.run([sys.executable, "-m", "papermill", str(CHAPTER), str(out), "-p", "data_dir", str(data),
-                           "-p", "epochs", "1", "-y", "seeds: [0]", "-p", "batch_size", "16",
+                           "-p", "epochs", "1", "-y", "seeds: [0]", "-p", "batch_size", "16", "-p", "frames_per_tr", "6",
                            "-p", "cache_dir", str(tmp_path / "cache")],
                           capture_output=True, text=True, cwd=CHAPTER.parent, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -40,6 +40,7 @@ def test_chapter_runs_on_a_sherlock_format_folder(tmp_path):
     assert "HRF shift of 3 TRs applied by this loader" in text  # the release did not shift: the loader did, once
     assert "Sherlock-format folder" in text and "all voxels" in text
     assert "[0, 1]" in text  # fir_lags 1-4 after the 3-TR shift: delays 0 and 1
+    assert "6 frames of 32x32" in text  # 9 frames per TR at 6 fps, resampled to 6
 
 
 def test_a_corrupt_run_stops_the_chapter_with_the_file_named(tmp_path):

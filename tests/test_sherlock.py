@@ -104,3 +104,20 @@ def test_real_data_as_benchmarks_share_the_time_blocks(tmp_path):
     assert audio.splits["test"][-1] == d.n_trs - 1 and video.config.frames_per_tr == 9
     assert AudioData.from_bench(audio).train.shape[1:] == (64, 128)
     assert VideoData.from_bench(video).test.shape[1:] == (9, 1, 16, 16)
+
+
+def test_a_movie_whose_fps_times_tr_is_not_whole_is_resampled_on_request(tmp_path):
+    rng = np.random.default_rng(1)
+    n_tr, fps = 8, 25.0  # 37.5 frames per TR
+    bold = rng.normal(size=(2, 2, 1, n_tr)).astype(np.float32)
+    audio = 0.1 * rng.normal(size=int(n_tr * TR * 16_000)).astype(np.float32)
+    frames = np.repeat(np.arange(int(n_tr * TR * fps))[:, None, None], 12, 1).repeat(12, 2).astype(np.float32)
+    frames /= frames.max()  # each frame's value is its index: which frame was taken is readable
+    root = write_example(tmp_path / "d", bold, audio, frames, TR, fps)
+    with pytest.raises(DataError, match="frames.npy: fps × TR = 25.0 × 1.5 is not a whole number.*frames_per_tr"):
+        load_sherlock(root)
+    d = load_sherlock(root, size=12, frames_per_tr=15)
+    assert d.frames.shape == (n_tr, 15, 1, 12, 12)
+    taken = np.round(d.frames[:, :, 0, 0, 0].numpy() * (len(frames) - 1)).astype(int)
+    want = ((np.arange(n_tr)[:, None] + (np.arange(15) + 0.5) / 15) * TR * fps).astype(int)
+    np.testing.assert_array_equal(taken, want)  # the frame at the centre of each fifteenth of the TR

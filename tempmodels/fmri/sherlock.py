@@ -133,7 +133,11 @@ class SherlockData:
         return audio, video
 
 
-def _frames_to_trs(frames: np.ndarray, fps: float, tr_seconds: float, size: int, path: Path) -> torch.Tensor:
+def _frames_to_trs(frames: np.ndarray, fps: float, tr_seconds: float, size: int, path: Path,
+                   frames_per_tr: int | None = None) -> torch.Tensor:
+    """(n, H, W[, 3]) frames at ``fps`` -> (TR, frames_per_tr, 1, size, size) in [0, 1]. Without
+    ``frames_per_tr`` every frame is kept (fps × TR must be whole); with it, each TR takes the frames
+    nearest to ``frames_per_tr`` evenly spaced instants inside it (a 25 fps movie -> 15 per TR)."""
     import cv2
 
     if frames.ndim == 4 and frames.shape[-1] == 3:
@@ -143,14 +147,24 @@ def _frames_to_trs(frames: np.ndarray, fps: float, tr_seconds: float, size: int,
     frames = frames.astype(np.float32)
     if frames.max(initial=0) > 1.0:
         frames = frames / 255.0
-    per_tr = fps * tr_seconds
-    if abs(per_tr - round(per_tr)) > 1e-9:
-        raise DataError(f"{path}: fps × TR = {fps} × {tr_seconds} is not a whole number of frames per TR")
-    per_tr = int(round(per_tr))
-    small = np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in frames]) if len(frames) else \
-        np.zeros((0, size, size), np.float32)
-    n_tr = len(small) // per_tr
-    return torch.from_numpy(small[: n_tr * per_tr].reshape(n_tr, per_tr, 1, size, size).copy())
+    if frames_per_tr is None:
+        per_tr = fps * tr_seconds
+        if abs(per_tr - round(per_tr)) > 1e-9:
+            raise DataError(f"{path}: fps × TR = {fps} × {tr_seconds} is not a whole number of frames per TR; pass "
+                            "frames_per_tr (load_sherlock) to resample the movie")
+        per_tr = int(round(per_tr))
+        n_tr = len(frames) // per_tr
+        pick = np.arange(n_tr * per_tr)
+    else:
+        per_tr = int(frames_per_tr)
+        if per_tr < 1:
+            raise DataError(f"frames_per_tr must be >= 1, got {frames_per_tr}")
+        n_tr = int(np.floor(len(frames) / fps / tr_seconds + 1e-9))
+        t = (np.arange(n_tr)[:, None] + (np.arange(per_tr)[None, :] + 0.5) / per_tr) * tr_seconds
+        pick = np.minimum((t * fps).astype(int), len(frames) - 1).ravel()
+    small = np.stack([cv2.resize(frames[i], (size, size), interpolation=cv2.INTER_AREA) for i in pick]) if len(pick) \
+        else np.zeros((0, size, size), np.float32)
+    return torch.from_numpy(small.reshape(n_tr, per_tr, 1, size, size).copy())
 
 
 def _load_audio(path: Path, cfg: MelConfig) -> torch.Tensor:
@@ -173,9 +187,11 @@ def _load_audio(path: Path, cfg: MelConfig) -> torch.Tensor:
     return to_trs(log_mel(wav, cfg), cfg)
 
 
-def load_sherlock(data_dir: str | Path, size: int = 32, subject: str | None = None) -> SherlockData:
+def load_sherlock(data_dir: str | Path, size: int = 32, subject: str | None = None,
+                  frames_per_tr: int | None = None) -> SherlockData:
     """Load a Sherlock-format folder (see the module docstring); ``subject`` keeps only the runs whose
-    file names contain it. Returns the data *unshifted*: call :meth:`SherlockData.aligned`."""
+    file names contain it; ``frames_per_tr`` resamples the movie (needed when fps × TR is not whole).
+    Returns the data *unshifted*: call :meth:`SherlockData.aligned`."""
     root = Path(data_dir)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder; expected a Sherlock-format data folder (dataset.json, bold/, audio.wav, "
@@ -211,7 +227,7 @@ def load_sherlock(data_dir: str | Path, size: int = 32, subject: str | None = No
         raw = np.load(frames_path, allow_pickle=False)
     except Exception as e:  # noqa: BLE001
         raise DataError(f"{frames_path}: cannot read it as a .npy array ({type(e).__name__}: {e})") from e
-    frames = _frames_to_trs(raw, float(meta["fps"]), tr, size, frames_path)
+    frames = _frames_to_trs(raw, float(meta["fps"]), tr, size, frames_path, frames_per_tr)
 
     n = len(bold)
     for name, have, path in (("audio", len(mel), root / "audio.wav"), ("frames", len(frames), frames_path)):
