@@ -1,6 +1,10 @@
 """Writes that are all-or-nothing: a result appears under its final name only when complete.
 
 A failed or interrupted run leaves the previous good file (or nothing), never a half-written one.
+The temporary file is named ``.<name>.<pid>.<random>.partial<suffix>``: a process killed outright
+(SIGKILL) leaves it behind, and :func:`clean_partials` removes those whose process is gone. A
+finished file gets the permissions of any file made under the process's umask (``mkstemp`` alone
+would leave it readable by its owner only), so a shared cache or book is readable by others.
 """
 from __future__ import annotations
 
@@ -8,9 +12,24 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+_PARTIAL = re.compile(r"^\..+\.(\d+)\.[^.]+\.partial")
+
+
+def umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def apply_umask(path: str | os.PathLike, mode: int = 0o666) -> None:
+    """Give ``path`` ``mode`` less the umask, as ``open`` would have (``0o777`` for a folder)."""
+    os.chmod(path, mode & ~umask())
 
 
 @contextlib.contextmanager
@@ -18,15 +37,41 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it over ``final`` only if the block succeeds."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".partial{final.suffix}", dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=f".partial{final.suffix}",
+                               dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        apply_umask(tmp_path)
         os.replace(tmp_path, final)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def clean_partials(folder: str | os.PathLike) -> list[Path]:
+    """Remove the partial files in ``folder`` left by processes that no longer run; return them."""
+    removed = []
+    folder = Path(folder)
+    if not folder.is_dir():
+        return removed
+    for f in folder.iterdir():
+        m = _PARTIAL.match(f.name)
+        if m and f.is_file() and not _alive(int(m.group(1))):
+            f.unlink(missing_ok=True)
+            removed.append(f)
+    return removed
 
 
 def config_key(config: dict) -> str:

@@ -12,7 +12,8 @@
   chapter depends on — the notebook, the package's code, ``pyproject.toml`` (the pinned stack), the
   parameters and profile, the benchmark's data version and the espeak-ng version. A chapter whose
   key is unchanged is skipped; ``--force`` re-executes it. The stamp is written only after the
-  notebook, so an interrupted run is never counted as done.
+  notebook, so an interrupted run is never counted as done; the partial file of a run killed outright
+  (SIGKILL) is removed by the next run.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from pathlib import Path
 
 import yaml
 
-from .atomic import atomic_path, hash_package_source
+from .atomic import atomic_path, clean_partials, hash_package_source
 from .params import ParameterError, validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -171,6 +172,8 @@ def main(argv: list[str] | None = None) -> int:
     check_profiles(all_notebooks or notebooks, profiles)
     plan = [(nb, parameters_for(nb, args.profile, profiles, dict(args.param))) for nb in notebooks]
     out_dir = args.out.resolve()
+    for stale in clean_partials(out_dir):  # left by an earlier run killed outright (SIGKILL)
+        print(f"removed {stale.name}: a partial notebook of a run that was killed", flush=True)
     for nb, params in plan:
         key = chapter_key(nb, args.profile, params)
         if not args.force and up_to_date(nb, out_dir, key):

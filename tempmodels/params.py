@@ -11,11 +11,15 @@ then runs with the typo silently ignored. Every chapter therefore follows this p
 ``check`` looks at the cells executed since the guard was made: the first is the declared
 ``parameters`` cell, any later one was injected. A name assigned by an
 injected cell that the parameters cell does not declare, or a value whose type does not match
-the declared default, raises :class:`ParameterError` naming what is declared.
+the declared default, raises :class:`ParameterError` naming what is declared. So does a degenerate
+value, judged against the declared default (:func:`degenerate`): an empty list where the default is a
+non-empty one (``seeds: []``), an int below 1 where the default is positive (``epochs: 0``), a negative
+or non-finite number where the default is not negative — all before any work is done.
 """
 from __future__ import annotations
 
 import ast
+import math
 from types import SimpleNamespace
 from typing import Any
 
@@ -51,6 +55,22 @@ def _compatible(default: Any, value: Any) -> bool:
     return type(default) is type(value)
 
 
+def degenerate(default: Any, value: Any) -> str | None:
+    """Why ``value`` cannot stand where the declared ``default`` does, or None if it can."""
+    if isinstance(default, bool) or isinstance(value, bool) or value is None or default is None:
+        return None
+    if isinstance(default, (list, tuple)) and default and isinstance(value, (list, tuple)) and not value:
+        return f"must not be empty (default {default!r})"
+    if isinstance(default, (int, float)) and isinstance(value, (int, float)):
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"must be a finite number, got {value!r}"
+        if isinstance(default, int) and default >= 1 and value < 1:
+            return f"must be >= 1 (default {default!r}), got {value!r}"
+        if default >= 0 and value < 0:
+            return f"must not be negative (default {default!r}), got {value!r}"
+    return None
+
+
 def validate(declared: dict[str, Any], given: dict[str, Any], where: str = "notebook") -> None:
     """Raise :class:`ParameterError` unless every name in ``given`` is declared with a matching type."""
     unknown = sorted(set(given) - set(declared))
@@ -60,11 +80,19 @@ def validate(declared: dict[str, Any], given: dict[str, Any], where: str = "note
             f"{sorted(declared)}. Check the spelling of -p NAME or the profile."
         )
     for name, value in given.items():
-        if not _compatible(declared[name], value):
+        default = declared[name]
+        if not _compatible(default, value):
+            hint = ""
+            if isinstance(default, (list, tuple, dict)) and isinstance(value, str):
+                hint = (f". papermill's -p passes text and numbers only: give a {type(default).__name__} as YAML with "
+                        f"-y \"{name}: {value}\" (or tempmodels.execute -p {name}={value})")
             raise ParameterError(
-                f"{where}: parameter {name!r} expects {type(declared[name]).__name__} "
-                f"(default {declared[name]!r}), got {type(value).__name__} {value!r}"
+                f"{where}: parameter {name!r} expects {type(default).__name__} "
+                f"(default {default!r}), got {type(value).__name__} {value!r}{hint}"
             )
+        why = degenerate(default, value)
+        if why:
+            raise ParameterError(f"{where}: parameter {name!r} {why}")
 
 
 class ParameterGuard:

@@ -13,18 +13,20 @@ The key is a hash of everything the result depends on:
   a causal mask) differ;
 * the data (train, validation and test tensors), the training configuration, the scoring set-up
   (vocoder, ASR on or off);
-* the package's source code and the versions of the libraries that compute the result.
+* the package's source code and the versions of the libraries that compute the result
+  (:data:`tempmodels.entries.LIBRARIES`, OpenCV's optical flow for the video scores included).
 
 Also stored: the random-number-generator states at the end of the run, restored on a hit, so code
-after the run continues exactly as if it had trained. Entries are written atomically.
+after the run continues exactly as if it had trained. Entries are written atomically by
+:mod:`tempmodels.entries`, with a checksum and the key as their fingerprint: an entry that is
+truncated, garbage, lacks a field, or answers to another key is named in a warning, moved aside and
+trained again — never read, never a crash in a later run.
 ``TEMPMODELS_RUN_CACHE=0`` turns the cache off; ``TEMPMODELS_RUN_CACHE=/path`` moves it
 (default: ``<cache>/tempmodels/runs``).
 """
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.metadata
 import json
 import os
 import random
@@ -35,10 +37,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .atomic import atomic_path, hash_package_source
+from . import entries
+from .atomic import clean_partials
+from .entries import code_fingerprint, tensor_hash
 from .repro import seed_everything
 
-LIBRARIES = ("torch", "torchaudio", "numpy", "scikit-learn", "pocketsphinx", "pystoi", "jiwer")
+#: What every entry holds; one without any of these is damaged.
+FIELDS = ("state", "history", "best_epoch", "best_val", "batchnorm", "metrics", "rng")
 
 
 def cache_dir() -> Path | None:
@@ -48,53 +53,32 @@ def cache_dir() -> Path | None:
         return None
     if setting:
         return Path(setting)
-    from .audio.benchmark import default_cache_dir
-
-    return default_cache_dir() / "runs"
-
-
-@functools.lru_cache(maxsize=1)
-def _code_hash() -> str:
-    """The package's source and the computing libraries' versions: read once per process."""
-    h = hashlib.sha256()
-    hash_package_source(h)
-    for lib in LIBRARIES:
-        try:
-            h.update(f"{lib}={importlib.metadata.version(lib)}".encode())
-        except importlib.metadata.PackageNotFoundError:
-            h.update(f"{lib}=none".encode())
-    return h.hexdigest()
-
-
-def _tensor_hash(h, t: torch.Tensor) -> None:
-    t = t.detach().cpu().contiguous()
-    h.update(f"{t.dtype}{tuple(t.shape)}".encode())
-    h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+    return entries.default_cache_dir() / "runs"
 
 
 def run_key(build_model, seed: int, data, cfg, vocoder, asr: bool, extra: str = "") -> str:
     """The content key of one training run (see the module docstring)."""
     h = hashlib.sha256()
-    h.update(_code_hash().encode())
+    h.update(code_fingerprint().encode())
     h.update(json.dumps({"cfg": asdict(cfg), "seed": seed, "asr": asr, "extra": extra}, sort_keys=True).encode())
     if vocoder is not None:
         h.update(repr((vocoder.cfg, vocoder.seed, vocoder.griffin_lim.n_iter)).encode())
     for split in ("train", "val", "test"):
-        _tensor_hash(h, getattr(data, split))
+        tensor_hash(h, getattr(data, split))
     with torch.random.fork_rng(devices=[]):
         seed_everything(seed)
         model = build_model()
         h.update(repr(model).encode())
         for name, t in model.state_dict().items():
             h.update(name.encode())
-            _tensor_hash(h, t)
+            tensor_hash(h, t)
         probe = data.train[:4]
         model.eval()
         with torch.no_grad():
-            _tensor_hash(h, model(probe))
+            tensor_hash(h, model(probe))
             model.train()
             torch.manual_seed(12345)
-            _tensor_hash(h, model(probe))
+            tensor_hash(h, model(probe))
     return h.hexdigest()[:32]
 
 
@@ -108,12 +92,19 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
+def _fingerprint(key: str) -> dict:
+    return {"run_key": key}
+
+
 def load(key: str):
-    """The cached entry for ``key`` (RNG states restored), or None."""
+    """The cached entry for ``key`` (RNG states restored), or None — also when the entry is damaged or
+    stale, which is then named in a warning and moved aside so the run is trained again."""
     root = cache_dir()
-    if root is None or not (root / f"{key}.pt").is_file():
+    if root is None:
         return None
-    entry = torch.load(root / f"{key}.pt", weights_only=False)
+    entry = entries.load_or_set_aside(root / f"{key}.pt", _fingerprint(key), FIELDS, what="run-cache entry")
+    if entry is None:
+        return None
     _set_rng_state(entry["rng"])
     return entry
 
@@ -123,8 +114,8 @@ def store(key: str, model: torch.nn.Module, history: pd.DataFrame, best_epoch: i
     root = cache_dir()
     if root is None:
         return
+    clean_partials(root)  # what a killed writer left
     entry = {"state": {k: v.detach().cpu() for k, v in model.state_dict().items()}, "history": history,
              "best_epoch": best_epoch, "best_val": best_val, "batchnorm": batchnorm, "metrics": metrics,
              "rng": _rng_state()}
-    with atomic_path(root / f"{key}.pt") as tmp:
-        torch.save(entry, tmp)
+    entries.save(entry, root / f"{key}.pt", _fingerprint(key))

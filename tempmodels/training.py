@@ -25,7 +25,7 @@ import torch.distributed as dist
 from torch import nn
 from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
-from .atomic import atomic_path
+from . import entries
 from .repro import seed_everything
 
 
@@ -98,6 +98,18 @@ def evaluate_parts(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> 
     return {k: v / len(x) for k, v in total.items()}
 
 
+_CHECKPOINT_FIELDS = ("model", "optimizer", "scheduler", "rng_torch", "rng_numpy", "rng_python", "state")
+
+
+def _checkpoint_fingerprint(model: nn.Module, train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
+                            loss_fn) -> dict:
+    """What a checkpoint was made from: the configuration, the data (train and validation TRs), the
+    model tree with its initial weights, the loss, and the code and library versions."""
+    return {"config": asdict(cfg), "n_train": len(train_x), "data": entries.tensors_digest(train_x, val_x),
+            "model": entries.module_digest(model), "loss": getattr(loss_fn, "__qualname__", repr(loss_fn)),
+            "code": entries.code_fingerprint()}
+
+
 def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
         checkpoint: str | Path | None = None, progress: bool = True, desc: str = "train",
         on_epoch_end: Callable[[int, pd.DataFrame], None] | None = None,
@@ -108,7 +120,10 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     :mod:`tempmodels.distillation`); validation and early stopping stay on the reconstruction MSE.
 
     With ``checkpoint`` set, state is saved atomically after every epoch and a later call with
-    the same arguments resumes from it, reaching the same result as an uninterrupted run.
+    the same arguments resumes from it, reaching the same result as an uninterrupted run. The
+    checkpoint carries a fingerprint of what made it (:func:`_checkpoint_fingerprint`) and a checksum:
+    one made from other data, another model or configuration, or other code, and one that is
+    damaged, is named in a warning, moved aside and trained again from scratch — never resumed.
     """
     rank, world = _world()
     if world > 1 and loss_fn is not None:
@@ -145,11 +160,10 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
              "bad_epochs": 0, "done": False}
     resumed_from = None
     ckpt = Path(checkpoint) if checkpoint else None
-    if ckpt is not None and ckpt.is_file():
-        saved = torch.load(ckpt, weights_only=False)
-        if saved["config"] != asdict(cfg) or saved["n_train"] != len(train_x):
-            raise ValueError(f"checkpoint {ckpt} was made with a different configuration "
-                             f"({saved['config']}, {saved['n_train']} TRs); delete it or pass another path")
+    fingerprint = _checkpoint_fingerprint(model, train_x, val_x, cfg, loss_fn) if ckpt is not None else None
+    saved = entries.load_or_set_aside(ckpt, fingerprint, _CHECKPOINT_FIELDS, what="checkpoint",
+                                      move=rank == 0) if ckpt is not None else None
+    if saved is not None:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
@@ -194,11 +208,9 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
         state["epoch"] = epoch + 1
         state["done"] = state["bad_epochs"] >= cfg.patience or state["epoch"] >= cfg.epochs
         if ckpt is not None and rank == 0:
-            with atomic_path(ckpt) as tmp:
-                torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                            "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state(),
-                            "rng_python": random.getstate(), "state": state, "config": asdict(cfg),
-                            "n_train": len(train_x)}, tmp)
+            entries.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                          "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state(),
+                          "rng_python": random.getstate(), "state": state}, ckpt, fingerprint)
         if world > 1:
             dist.barrier()
         bar.update(1)

@@ -56,6 +56,34 @@ def test_cache_is_reused(tmp_path, monkeypatch):
     assert (first.segments.text.fillna("") == second.segments.text.fillna("")).all()
 
 
+@pytest.mark.parametrize("damage", ["mel", "audio", "trs", "config"])
+def test_damaged_cache_entry_is_named_set_aside_and_rebuilt(tmp_path, damage):
+    cfg = AudioConfig(n_trs=12, seed=5, gap_trs=1)
+    first = load_audio_benchmark(cfg, tmp_path, progress=False)
+    (entry,) = tmp_path.iterdir()
+    name = {"mel": "mel.pt", "audio": "audio.npy", "trs": "trs.csv", "config": "config.json"}[damage]
+    raw = (entry / name).read_bytes()
+    (entry / name).write_bytes(raw[: len(raw) // 2] if damage != "trs" else raw.replace(b"speech", b"silence", 1))
+    with pytest.warns(UserWarning, match=f"audio benchmark cache {entry} is damaged"):
+        again = load_audio_benchmark(cfg, tmp_path, progress=False)
+    assert torch.equal(first.mel, again.mel) and first.trs.equals(again.trs)
+    assert len(list(tmp_path.glob(f"{entry.name}.damaged-*"))) == 1
+    assert (entry / "config.json").is_file()
+
+
+def test_cache_entry_is_readable_by_others_under_the_umask(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        load_audio_benchmark(AudioConfig(n_trs=12, seed=5, gap_trs=1), tmp_path, progress=False)
+    finally:
+        os.umask(old)
+    (entry,) = tmp_path.iterdir()
+    assert entry.stat().st_mode & 0o777 == 0o755
+    assert all(f.stat().st_mode & 0o777 == 0o644 for f in entry.iterdir())
+
+
 def test_cache_key_depends_on_config():
     assert AudioConfig(n_trs=12).key() != AudioConfig(n_trs=13).key()
     assert AudioConfig(seed=0).key() != AudioConfig(seed=1).key()

@@ -118,6 +118,11 @@ def test_simulator_is_deterministic_cached_and_its_ceilings_are_right(small_benc
     a = simulate(small_bench, cfg)
     b = load_simulation(small_bench, cfg, cache_dir=tmp_path)
     c = load_simulation(small_bench, cfg, cache_dir=tmp_path)  # from the cache
+    (entry,) = tmp_path.glob("fmri/*.npz")
+    entry.write_bytes(entry.read_bytes()[:-100])  # truncated: named, set aside, simulated again
+    with pytest.warns(UserWarning, match=f"fMRI simulation cache {entry} is damaged"):
+        d = load_simulation(small_bench, cfg, cache_dir=tmp_path)
+    assert np.array_equal(d.responses, a.responses) and len(list(tmp_path.glob("fmri/*.damaged-*"))) == 1
     assert np.array_equal(a.responses, b.responses) and np.array_equal(b.responses, c.responses)
     assert list(c.family) == [f for f in FAMILIES for _ in range(3)]
     assert a.responses.shape == (3, small_bench.mel.shape[0], 3 * len(FAMILIES))

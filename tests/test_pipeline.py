@@ -49,6 +49,19 @@ def test_wrong_type_fails(tmp_path):
     assert "parameter 'n' expects int" in bad.stderr + bad.stdout
 
 
+def test_empty_list_is_rejected_before_any_work(tmp_path):
+    nb = _toy_notebook(tmp_path / "toy.ipynb", body="raise SystemExit('work started')")
+    params = nbformat.read(nb, as_version=4)
+    params.cells[1].source = "seeds = [0, 1]"
+    nbformat.write(params, nb)
+    bad = _papermill(nb, tmp_path / "bad.ipynb", "-y", "seeds: []", cwd=tmp_path)
+    assert bad.returncode != 0
+    assert "parameter 'seeds' must not be empty" in bad.stderr + bad.stdout
+    assert "work started" not in bad.stderr + bad.stdout
+    text = _papermill(nb, tmp_path / "text.ipynb", "-p", "seeds", "[0]", cwd=tmp_path)
+    assert 'give a list as YAML with -y "seeds: [0]"' in text.stderr + text.stdout
+
+
 def test_a_chapter_rejects_unknown_parameters(tmp_path):
     """End to end on one real chapter (each costs a kernel and the imports); the wiring that makes
     every other chapter behave the same is checked statically below."""
@@ -178,6 +191,24 @@ def test_failed_run_writes_no_stamp(tmp_path):
     assert not (out / ".stamps" / "01_toy.json").exists()
 
 
+def test_sigkill_partial_is_removed_by_the_next_run(tmp_path):
+    """SIGKILL cannot be caught: the partial notebook stays until the next run removes it."""
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}}))
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    left = out / f".01_toy.ipynb.{dead}.abc123xy.partial.ipynb"  # what a killed run leaves
+    left.write_text("{}")
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb")
+    run = subprocess.run([sys.executable, "-m", "tempmodels.execute", str(nb), "--profiles", str(profiles),
+                          "--out", str(out), "--failed", str(tmp_path / "failed")], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert f"removed {left.name}" in run.stdout and not left.exists() and (out / "01_toy.ipynb").is_file()
+
+
 def test_sigterm_mid_run_leaves_no_partial_notebook(tmp_path):
     """`kill` during execution: the last good output stays, no half-written file is left."""
     import signal
@@ -200,3 +231,21 @@ def test_sigterm_mid_run_leaves_no_partial_notebook(tmp_path):
     assert proc.returncode != 0
     assert not list(out.glob(".*partial*")) and not (out / "01_toy.ipynb").exists()
     assert not (out / ".stamps" / "01_toy.json").exists()
+
+
+def test_sigkill_partial_is_removed_by_the_next_run(tmp_path):
+    """SIGKILL cannot be caught: the partial notebook stays until the next run removes it."""
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}}))
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    left = out / f".01_toy.ipynb.{dead}.abc123xy.partial.ipynb"  # what a killed run leaves
+    left.write_text("{}")
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb")
+    run = subprocess.run([sys.executable, "-m", "tempmodels.execute", str(nb), "--profiles", str(profiles),
+                          "--out", str(out), "--failed", str(tmp_path / "failed")], cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert f"removed {left.name}" in run.stdout and not left.exists() and (out / "01_toy.ipynb").is_file()

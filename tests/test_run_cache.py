@@ -68,8 +68,50 @@ def test_key_sees_what_changes_the_result(data):
     assert run_cache.run_key(bn, 0, data, CFG, None, False) == run_cache.run_key(bn, 0, data, CFG, None, False)
 
 
-def test_partial_entries_are_never_read(data, cache):
-    cache.mkdir(parents=True)
-    key = _key(data)
-    (cache / f".{key}.pt.x.partial.pt").write_bytes(b"half")
-    assert run_cache.load(key) is None
+def test_an_interrupted_store_leaves_no_entry(data, cache, monkeypatch):
+    """store() writes through a temporary file: killed half-way, nothing is found under the key."""
+    import tempmodels.atomic as atomic_mod
+
+    def die_before_rename(src, dst):
+        assert src.stat().st_size > 0 and ".partial" in src.name  # the whole entry is written, not yet renamed
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m, pytest.raises(KeyboardInterrupt):
+        m.setattr(atomic_mod.os, "replace", die_before_rename)
+        _run(data)
+    assert not list(cache.iterdir()), "no partial and no entry may remain"
+    _run(data)
+    assert len(list(cache.glob("*.pt"))) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty", "missing_field"])
+def test_a_damaged_entry_is_named_set_aside_and_trained_again(data, cache, damage):
+    fresh = _run(data)
+    (entry,) = cache.glob("*.pt")
+    raw = entry.read_bytes()
+    if damage == "truncate":
+        entry.write_bytes(raw[: len(raw) // 2])
+    elif damage == "garbage":
+        entry.write_bytes(b"\x00garbage" * 100)
+    elif damage == "empty":
+        entry.write_bytes(b"")
+    else:
+        key = entry.stem
+        obj = run_cache.entries.load(entry)
+        del obj["batchnorm"]
+        run_cache.entries.save(obj, entry, {"run_key": key})
+    with pytest.warns(UserWarning, match=f"run-cache entry damaged, recomputing it: {entry}"):
+        again = _run(data)
+    assert fresh[0].equals(again[0]) and fresh[1].equals(again[1])
+    assert torch.equal(fresh[3], again[3])
+    assert entry.is_file() and len(list(cache.glob(f"{entry.name}.damaged-*"))) == 1
+    assert run_cache.load(entry.stem) is not None  # the new entry is whole
+
+
+def test_an_entry_under_another_key_is_stale(data, cache):
+    _run(data)
+    (entry,) = cache.glob("*.pt")
+    other = cache / ("0" * 32 + ".pt")
+    entry.rename(other)  # a file whose name does not match what it was stored for
+    with pytest.warns(UserWarning, match="stale"):
+        assert run_cache.load("0" * 32) is None

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tempmodels import entries
 from tempmodels.decoder import Autoencoder, MelDecoder
 from tempmodels.encoders import MeanPool, MultiScaleEncoder
 from tempmodels.training import TrainConfig, fit
@@ -99,12 +100,59 @@ def test_finished_checkpoint_is_not_retrained(tmp_path):
     assert again.history.equals(first.history)
 
 
-def test_checkpoint_from_other_config_is_refused(tmp_path):
+def _same_fit(a, b):
+    return a.history.equals(b.history) and all(torch.equal(x, y) for x, y in
+                                               zip(a.model.state_dict().values(), b.model.state_dict().values()))
+
+
+@pytest.mark.parametrize("change", ["config", "data", "model"])
+def test_checkpoint_made_from_other_inputs_is_set_aside_and_trained_again(tmp_path, change):
+    """A finished checkpoint of another run is never taken as this run's result (it was: only the
+    config and the number of TRs were compared, so other data of the same size resumed silently)."""
     x, v = _data(), _data(16, seed=1)
     ckpt = tmp_path / "run.pt"
-    fit(_build(), x, v, TrainConfig(epochs=1, batch_size=8), checkpoint=ckpt, progress=False)
-    with pytest.raises(ValueError, match="different configuration"):
-        fit(_build(), x, v, TrainConfig(epochs=2, batch_size=8), checkpoint=ckpt, progress=False)
+    fit(_build(), x, v, CFG, checkpoint=ckpt, progress=False)
+    cfg, x2, build = CFG, x, _build()
+    if change == "config":
+        cfg = TrainConfig(**{**CFG.__dict__, "lr": 1e-3})
+    elif change == "data":
+        x2 = _data(seed=7)  # same shape, other TRs (e.g. another --data-seed)
+    else:
+        build = _build("mean")
+    with pytest.warns(UserWarning, match=f"checkpoint stale, recomputing it: {ckpt}"):
+        res = fit(build, x2, v, cfg, checkpoint=ckpt, progress=False)
+    assert res.resumed_from is None
+    assert _same_fit(res, fit(build, x2, v, cfg, progress=False))
+    assert len(list(tmp_path.glob("run.pt.stale-*"))) == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_damaged_checkpoint_is_named_set_aside_and_trained_again(tmp_path, damage):
+    x, v = _data(), _data(16, seed=1)
+    ckpt = tmp_path / "run.pt"
+    first = fit(_build(), x, v, CFG, checkpoint=ckpt, progress=False)
+    raw = ckpt.read_bytes()
+    ckpt.write_bytes({"truncate": raw[: len(raw) // 3], "garbage": os.urandom(4096), "empty": b""}[damage])
+    with pytest.warns(UserWarning, match=f"checkpoint damaged, recomputing it: {ckpt}"):
+        again = fit(_build(), x, v, CFG, checkpoint=ckpt, progress=False)
+    assert _same_fit(first, again) and again.resumed_from is None
+
+
+def test_train_ddp_out_of_another_data_seed_is_not_reused(tmp_path):
+    """`train_ddp --out X --data-seed 1` where X holds a finished --data-seed 0 run trains seed 1."""
+    from tempmodels import train_ddp
+
+    def result(out, seed):
+        args = ["--encoder", "mean", "--n-trs", "60", "--gap-trs", "4", "--epochs", "2", "--batch-size", "8",
+                "--data-seed", str(seed), "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+        assert train_ddp.main(args) == 0
+        return json.loads((out / "result.json").read_text())["history"]
+
+    shared = tmp_path / "X"
+    seed0 = result(shared, 0)
+    with pytest.warns(UserWarning, match="checkpoint stale"):
+        seed1 = result(shared, 1)
+    assert seed1 != seed0 and seed1 == result(tmp_path / "fresh", 1)
 
 
 def test_too_little_data():
@@ -129,13 +177,13 @@ def test_kill_mid_run_then_resume(tmp_path):
     proc = subprocess.Popen(CLI + args + ["--out", str(out)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt, deadline = out / "checkpoint.pt", time.time() + 120
     while time.time() < deadline:
-        if ckpt.exists() and torch.load(ckpt, weights_only=False)["state"]["epoch"] >= 2:
+        if ckpt.exists() and entries.load(ckpt)["state"]["epoch"] >= 2:
             break
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (out / "result.json").exists(), "killed before the end: no result may look finished"
-    killed_at = torch.load(ckpt, weights_only=False)["state"]["epoch"]
+    killed_at = entries.load(ckpt)["state"]["epoch"]
     assert 2 <= killed_at < 30
 
     again = subprocess.run(CLI + args + ["--out", str(out)], env=env, capture_output=True, text=True)
@@ -210,13 +258,13 @@ def test_torchrun_killed_then_resumed_matches_uninterrupted(tmp_path):
                             stderr=subprocess.DEVNULL, start_new_session=True)
     ckpt, deadline = out / "checkpoint.pt", time.time() + 180
     while time.time() < deadline:
-        if ckpt.exists() and torch.load(ckpt, weights_only=False)["state"]["epoch"] >= 2:
+        if ckpt.exists() and entries.load(ckpt)["state"]["epoch"] >= 2:
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not (out / "result.json").exists()
-    assert 2 <= torch.load(ckpt, weights_only=False)["state"]["epoch"] < 12
+    assert 2 <= entries.load(ckpt)["state"]["epoch"] < 12
     again = subprocess.run(torchrun + ["--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     a, b = (json.loads((d / "result.json").read_text()) for d in (tmp_path / "ref", out))

@@ -7,11 +7,14 @@ under a key of that configuration and the espeak-ng version.
 from __future__ import annotations
 
 import errno
+import functools
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -20,7 +23,8 @@ import pandas as pd
 import torch
 from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
-from ..atomic import config_key
+from ..atomic import apply_umask, config_key
+from ..entries import default_cache_dir, set_aside
 from .melspec import MelConfig, log_mel, to_trs
 from .speech import DEFAULT_VOICES, espeak_binary, sample_sentence, synthesize
 from ..splits import time_blocks
@@ -52,6 +56,7 @@ class AudioConfig:
         return config_key({**asdict(self), "data_version": DATA_VERSION, "espeak": espeak_version()})
 
 
+@functools.lru_cache(maxsize=1)
 def espeak_version() -> str:
     out = subprocess.run([espeak_binary(), "--version"], capture_output=True, text=True)
     return out.stdout.split("Data at")[0].strip()
@@ -186,30 +191,41 @@ def _tr_table(segments: pd.DataFrame, cfg: AudioConfig, splits: dict[str, np.nda
 
 
 # --------------------------------------------------------------------------- cache
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tempmodels"
+_FILES = ("mel.pt", "audio.npy", "segments.csv", "trs.csv")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def load_audio_benchmark(cfg: AudioConfig = AudioConfig(), cache_dir: str | Path | None = None,
                          progress: bool = True) -> AudioBenchmark:
     """Build the benchmark for ``cfg``, or load it from ``cache_dir`` if built before.
 
-    The cache entry is written to a temporary folder and renamed into place only when complete.
+    The cache entry is written to a temporary folder and renamed into place only when complete; its
+    ``config.json`` records the configuration and the SHA-256 of every file. An entry whose files are
+    missing, altered or unreadable is named in a warning, moved aside and built again.
     """
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     entry = root / f"audio-{cfg.key()}"
     if (entry / "config.json").is_file():
-        return _read(entry, cfg)
+        try:
+            return _read(entry, cfg)
+        except Exception as e:  # noqa: BLE001 - a damaged entry is rebuilt, never trusted
+            aside = set_aside(entry, "damaged")
+            warnings.warn(f"audio benchmark cache {entry} is damaged ({type(e).__name__}: {e}); moved aside to "
+                          f"{aside.name}, building it again", stacklevel=2)
     bench = generate(cfg, progress=progress)
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", dir=root))
     try:
+        apply_umask(tmp, 0o777)
         torch.save(bench.mel, tmp / "mel.pt")
         np.save(tmp / "audio.npy", bench.audio)
         bench.segments.to_csv(tmp / "segments.csv", index=False)
         bench.trs.to_csv(tmp / "trs.csv", index=False)
-        (tmp / "config.json").write_text(json.dumps(asdict(cfg), indent=1, default=str))
+        meta = {**asdict(cfg), "key": cfg.key(), "sha256": {f: _sha256(tmp / f) for f in _FILES}}
+        (tmp / "config.json").write_text(json.dumps(meta, indent=1, default=str))
         try:
             os.replace(tmp, entry)
         except OSError as err:
@@ -225,8 +241,18 @@ def load_audio_benchmark(cfg: AudioConfig = AudioConfig(), cache_dir: str | Path
 
 
 def _read(entry: Path, cfg: AudioConfig) -> AudioBenchmark:
+    meta = json.loads((entry / "config.json").read_text())
+    sums = meta.get("sha256") if isinstance(meta, dict) else None
+    if meta.get("key") != cfg.key() or not isinstance(sums, dict):
+        raise ValueError("config.json does not describe this configuration (or predates checksums)")
+    bad = [f for f in _FILES if sums.get(f) != _sha256(entry / f)]
+    if bad:
+        raise ValueError(f"checksum mismatch in {bad}")
     segments = pd.read_csv(entry / "segments.csv", keep_default_na=False, na_values={"tempo_hz": [""]})
     trs = pd.read_csv(entry / "trs.csv", keep_default_na=False)
     trs["segments"] = trs["segments"].astype(str)
     splits = time_blocks(cfg.n_trs, cfg.fractions, cfg.gap_trs, cfg.mel.tr_seconds)
-    return AudioBenchmark(cfg, torch.load(entry / "mel.pt"), np.load(entry / "audio.npy"), segments, trs, splits)
+    mel = torch.load(entry / "mel.pt")
+    if mel.shape[0] != cfg.n_trs:
+        raise ValueError(f"mel.pt holds {mel.shape[0]} TRs, the configuration {cfg.n_trs}")
+    return AudioBenchmark(cfg, mel, np.load(entry / "audio.npy"), segments, trs, splits)

@@ -25,6 +25,7 @@ Deterministic from the benchmark and the configuration; cached on disk.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,6 +33,7 @@ import numpy as np
 from scipy.signal import butter, fftconvolve, sosfiltfilt
 
 from ..atomic import atomic_path, config_key
+from ..entries import default_cache_dir, set_aside
 from .hrf import canonical_hrf
 
 FAMILIES = ("static audio", "onsets", "modulation", "energy slope", "speaker", "noise")
@@ -187,9 +189,8 @@ def simulate(bench, cfg: SimConfig = SimConfig(), video=None) -> SimulatedFMRI:
 def load_simulation(bench, cfg: SimConfig = SimConfig(), cache_dir: str | Path | None = None,
                     video=None) -> SimulatedFMRI:
     """:func:`simulate`, cached under a key of the benchmark's (and video track's) and the simulator's
-    configuration."""
-    from ..audio.benchmark import default_cache_dir
-
+    configuration. An entry that cannot be read whole (the npz's CRC checks every array) is named in a
+    warning, moved aside and simulated again."""
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     parts = {"bench": bench.config.key(), "sim": asdict(cfg), "version": SIM_VERSION}
     if video is not None:
@@ -197,9 +198,13 @@ def load_simulation(bench, cfg: SimConfig = SimConfig(), cache_dir: str | Path |
     key = config_key(parts)
     path = root / "fmri" / f"{key}.npz"
     if path.is_file():
-        z = np.load(path, allow_pickle=False)
-        return SimulatedFMRI(cfg, float(z["tr_seconds"]), z["family"].astype(str), z["signal"], z["responses"],
-                             z["drives"], z["snr"])
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return SimulatedFMRI(cfg, float(z["tr_seconds"]), z["family"].astype(str), z["signal"],
+                                     z["responses"], z["drives"], z["snr"])
+        except Exception as e:  # noqa: BLE001 - a damaged entry is simulated again, never trusted
+            warnings.warn(f"fMRI simulation cache {path} is damaged ({type(e).__name__}: {e}); moved aside to "
+                          f"{set_aside(path, 'damaged').name}, simulating again", stacklevel=2)
     sim = simulate(bench, cfg, video)
     os.makedirs(path.parent, exist_ok=True)
     with atomic_path(path) as tmp:

@@ -14,6 +14,7 @@ Deterministic from its configuration (which includes the seed); cached on disk a
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pandas as pd
 import torch
 
 from ..atomic import atomic_path, config_key
+from ..entries import default_cache_dir as _cache_root, set_aside
 from ..splits import time_blocks
 
 DATA_VERSION = 1
@@ -154,23 +156,23 @@ def generate(cfg: VideoConfig) -> VideoBenchmark:
 
 
 def default_cache_dir() -> Path:
-    from ..audio.benchmark import default_cache_dir as audio_cache
-
-    return audio_cache() / "video"
+    return _cache_root() / "video"
 
 
 def load_video_benchmark(cfg: VideoConfig = VideoConfig(), cache_dir: str | Path | None = None) -> VideoBenchmark:
-    """:func:`generate`, cached under a key of the configuration; a damaged cache entry is rebuilt."""
+    """:func:`generate`, cached under a key of the configuration; a damaged cache entry (the npz's CRC
+    checks every array) is named in a warning, moved aside and rebuilt."""
     root = Path(cache_dir) if cache_dir else default_cache_dir()
     path = root / f"{cfg.key()}.npz"
     if path.is_file():
         try:
-            z = np.load(path, allow_pickle=False)
-            trs = pd.DataFrame({c: z[f"trs_{c}"] for c in z["columns"].astype(str)})
-            return VideoBenchmark(cfg, torch.from_numpy(z["frames"]), trs,
-                                  time_blocks(cfg.n_trs, cfg.fractions, cfg.gap_trs, cfg.tr_seconds))
-        except Exception:  # noqa: BLE001 - a damaged entry is rebuilt below, never trusted
-            path.unlink(missing_ok=True)
+            with np.load(path, allow_pickle=False) as z:
+                trs = pd.DataFrame({c: z[f"trs_{c}"] for c in z["columns"].astype(str)})
+                return VideoBenchmark(cfg, torch.from_numpy(z["frames"]), trs,
+                                      time_blocks(cfg.n_trs, cfg.fractions, cfg.gap_trs, cfg.tr_seconds))
+        except Exception as e:  # noqa: BLE001 - a damaged entry is rebuilt below, never trusted
+            warnings.warn(f"video benchmark cache {path} is damaged ({type(e).__name__}: {e}); moved aside to "
+                          f"{set_aside(path, 'damaged').name}, building it again", stacklevel=2)
     bench = generate(cfg)
     os.makedirs(path.parent, exist_ok=True)
     cols = list(bench.trs.columns)
@@ -182,7 +184,8 @@ def load_video_benchmark(cfg: VideoConfig = VideoConfig(), cache_dir: str | Path
 
 
 def _column(col: pd.Series) -> np.ndarray:
-    return col.to_numpy().astype(str) if col.dtype == object else col.to_numpy()
+    # text columns (object, or pandas' own str dtype) as numpy unicode: np.load(allow_pickle=False) reads them
+    return col.to_numpy().astype(str) if pd.api.types.is_string_dtype(col) or col.dtype == object else col.to_numpy()
 
 
 def tr_mean_clip(x: torch.Tensor) -> torch.Tensor:
