@@ -6,8 +6,8 @@ A data folder holds::
     dataset.json        {"tr_seconds": 1.5, "hrf_shift_applied": false, "hrf_shift_trs": 3, "fps": 10}
     bold/*.nii[.gz]     one 4-D run per file (x, y, z, TR), concatenated in name order
     mask.nii[.gz]       optional 3-D mask (non-zero = keep); default: voxels that vary over time
-    audio.wav           the soundtrack (any rate; mixed to mono, resampled to 16 kHz)
-    frames.npy          the movie's frames, (n, H, W) or (n, H, W, 3), uint8 or float 0–1
+    audio.wav           the soundtrack (PCM uint8/int16/int32 or float; any rate; mixed to mono, resampled to 16 kHz)
+    frames.npy          the movie's frames, (n, H, W) or (n, H, W, 3), uint8 (0–255) or float in [0, 1]
 
 **The HRF shift.** Releases of Sherlock differ: some shift the BOLD by 3 TRs (4.5 s) so that TR t
 of the responses lines up with TR t of the stimulus, others do not. ``dataset.json`` must say which
@@ -15,7 +15,10 @@ of the responses lines up with TR t of the stimulus, others do not. ``dataset.js
 :meth:`SherlockData.aligned` applies the shift only when the release has not, records that it did,
 and refuses to shift twice. Stimulus longer than the BOLD is cut to the BOLD; BOLD longer than the
 stimulus is an error. Every problem with a file raises :class:`DataError` naming the file and what
-was expected.
+was expected — values too, at load time (rules in :mod:`~tempmodels.fmri.sherlock_checks`): a TR that is
+a whole number of mel hops, ``0 <= hrf_shift_trs <`` the runs' TRs, one voxel grid, a non-empty mask,
+finite BOLD in every kept voxel (without a mask, voxels NaN/inf at every TR are dropped with a warning),
+each WAV sample format decoded by its own scale, frames uint8 or float in [0, 1].
 """
 from __future__ import annotations
 
@@ -27,28 +30,10 @@ import numpy as np
 import torch
 
 from ..audio.melspec import MelConfig, log_mel, to_trs
+from .sherlock_checks import (DataError, check_grid, check_shift, decode_wav, frames_in_unit, mask_from, read_meta,
+                              select_voxels)
 
 TR_TOLERANCE_S = 1e-3
-
-
-class DataError(ValueError):
-    """A data file is missing, unreadable, or not what the layout expects (the message names it)."""
-
-
-def _read_json(path: Path) -> dict:
-    if not path.is_file():
-        raise DataError(f"{path}: missing; expected a JSON file with tr_seconds, hrf_shift_applied (true/false), fps")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(meta.get("hrf_shift_applied"), bool):
-        raise DataError(f"{path}: 'hrf_shift_applied' must be true or false — does this release already shift the "
-                        "BOLD by the HRF delay? Releases differ, so it is never guessed")
-    for key in ("tr_seconds", "fps"):
-        if not isinstance(meta.get(key), (int, float)) or meta[key] <= 0:
-            raise DataError(f"{path}: '{key}' must be a positive number, got {meta.get(key)!r}")
-    return meta
 
 
 def load_nifti(path: Path, ndim: int, tr_seconds: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -135,18 +120,13 @@ class SherlockData:
 
 def _frames_to_trs(frames: np.ndarray, fps: float, tr_seconds: float, size: int, path: Path,
                    frames_per_tr: int | None = None) -> torch.Tensor:
-    """(n, H, W[, 3]) frames at ``fps`` -> (TR, frames_per_tr, 1, size, size) in [0, 1]. Without
+    """(n, H, W[, 3]) frames at ``fps`` -> (TR, frames_per_tr, 1, size, size) in [0, 1] (values: uint8 / 255,
+    float as is, in [0, 1]; see :func:`~tempmodels.fmri.sherlock_checks.frames_in_unit`). Without
     ``frames_per_tr`` every frame is kept (fps × TR must be whole); with it, each TR takes the frames
     nearest to ``frames_per_tr`` evenly spaced instants inside it (a 25 fps movie -> 15 per TR)."""
     import cv2
 
-    if frames.ndim == 4 and frames.shape[-1] == 3:
-        frames = frames.astype(np.float32).mean(-1)
-    if frames.ndim != 3:
-        raise DataError(f"{path}: expected frames shaped (n, H, W) or (n, H, W, 3), got {frames.shape}")
-    frames = frames.astype(np.float32)
-    if frames.max(initial=0) > 1.0:
-        frames = frames / 255.0
+    frames = frames_in_unit(frames, path)
     if frames_per_tr is None:
         per_tr = fps * tr_seconds
         if abs(per_tr - round(per_tr)) > 1e-9:
@@ -176,10 +156,7 @@ def _load_audio(path: Path, cfg: MelConfig) -> torch.Tensor:
         rate, wav = wavfile.read(path)
     except Exception as e:  # noqa: BLE001
         raise DataError(f"{path}: cannot read it as WAV ({type(e).__name__}: {e})") from e
-    wav = wav.astype(np.float32) / np.iinfo(wav.dtype).max if np.issubdtype(wav.dtype, np.integer) \
-        else wav.astype(np.float32)
-    if wav.ndim == 2:
-        wav = wav.mean(1)
+    wav = decode_wav(wav, rate, path, cfg.tr_seconds)
     if rate != cfg.sample_rate:
         import torchaudio.functional as AF
 
@@ -194,28 +171,34 @@ def load_sherlock(data_dir: str | Path, size: int = 32, subject: str | None = No
     Returns the data *unshifted*: call :meth:`SherlockData.aligned`."""
     root = Path(data_dir)
     if not root.is_dir():
-        raise DataError(f"{root}: not a folder; expected a Sherlock-format data folder (dataset.json, bold/, audio.wav, "
-                        "frames.npy)")
-    meta = _read_json(root / "dataset.json")
+        raise DataError(f"{root}: not a folder; expected a Sherlock-format data folder (dataset.json, bold/, "
+                        "audio.wav, frames.npy)")
+    meta = read_meta(root / "dataset.json")
     tr = float(meta["tr_seconds"])
     runs = sorted(p for p in (root / "bold").glob("*.nii*") if subject is None or subject in p.name)
     if not runs:
-        raise DataError(f"{root / 'bold'}: no 4-D NIfTI runs (*.nii, *.nii.gz)" + (f" for subject {subject!r}" if subject else ""))
+        raise DataError(f"{root / 'bold'}: no 4-D NIfTI runs (*.nii, *.nii.gz)"
+                        + (f" for subject {subject!r}" if subject else ""))
     vols, affine = [], None
     for p in runs:
         data, aff = load_nifti(p, 4, tr)
         if vols and data.shape[:3] != vols[0].shape[:3]:
             raise DataError(f"{p}: spatial shape {data.shape[:3]} differs from {runs[0].name}'s {vols[0].shape[:3]}")
+        if affine is not None:
+            check_grid(p, aff, runs[0], affine)
         vols.append(data)
         affine = aff if affine is None else affine
     bold4d = np.concatenate(vols, axis=3)
+    shift = check_shift(root / "dataset.json", meta["hrf_shift_trs"], bold4d.shape[3])
     mask_path = next((root / n for n in ("mask.nii.gz", "mask.nii") if (root / n).is_file()), None)
+    mask = None
     if mask_path is not None:
-        mask = load_nifti(mask_path, 3)[0] != 0
-        if mask.shape != bold4d.shape[:3]:
-            raise DataError(f"{mask_path}: shape {mask.shape} does not match the runs' {bold4d.shape[:3]}")
-    else:
-        mask = bold4d.std(axis=3) > 0
+        data, aff = load_nifti(mask_path, 3)
+        if data.shape != bold4d.shape[:3]:
+            raise DataError(f"{mask_path}: shape {data.shape} does not match the runs' {bold4d.shape[:3]}")
+        check_grid(mask_path, aff, runs[0], affine)
+        mask = mask_from(mask_path, data)
+    mask = select_voxels(runs, vols, bold4d, mask, root / "bold")
     bold = bold4d[mask].T.astype(np.float32)  # (TR, voxels)
 
     mel_cfg = MelConfig(tr_seconds=tr)
@@ -233,8 +216,8 @@ def load_sherlock(data_dir: str | Path, size: int = 32, subject: str | None = No
     for name, have, path in (("audio", len(mel), root / "audio.wav"), ("frames", len(frames), frames_path)):
         if have < n:
             raise DataError(f"{path}: holds {have} TRs of {name}, the BOLD runs have {n}: truncated or mismatched")
-    return SherlockData(bold, mel[:n], frames[:n], mask, affine, tr, meta["hrf_shift_applied"],
-                        int(meta.get("hrf_shift_trs", 3)), runs=tuple(p.name for p in runs))
+    return SherlockData(bold, mel[:n], frames[:n], mask, affine, tr, meta["hrf_shift_applied"], shift,
+                        runs=tuple(p.name for p in runs))
 
 
 def write_example(root: str | Path, bold: np.ndarray, audio: np.ndarray, frames: np.ndarray, tr_seconds: float = 1.5,
