@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .encoders.base import check_input
+
 
 @dataclass(frozen=True)
 class PackedLayout:
@@ -115,6 +117,12 @@ class MultimodalAutoencoder(nn.Module):
         self.fuse = nn.Linear(audio_encoder.d_model + video_encoder.d_model, d_model)
         self.audio_decoder, self.video_decoder = audio_decoder, video_decoder
         self.fmri = nn.Linear(len(lags) * fmri_dims, layout.n_voxels)
+        self.check_finite = True
+
+    def validate(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` itself if it passes :func:`~tempmodels.encoders.base.check_input` as packed samples
+        ``(batch, width)``."""
+        return check_input(x, self, (("width", self.layout.width),), self.check_finite)
 
     def embed(self, audio: torch.Tensor, video: torch.Tensor) -> torch.Tensor:
         """One TR per row: audio (B, *audio_shape), video (B, *video_shape) -> bottleneck (B, d_model)."""
@@ -122,7 +130,7 @@ class MultimodalAutoencoder(nn.Module):
 
     def predict(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Packed samples -> (log-mel of TR t, frames of TR t, BOLD at t, bottlenecks (N, context, d))."""
-        a, v, _ = self.layout.unpack(x)
+        a, v, _ = self.layout.unpack(self.validate(x))
         return self._heads(a, v)
 
     def _heads(self, a: torch.Tensor, v: torch.Tensor):
@@ -135,13 +143,13 @@ class MultimodalAutoencoder(nn.Module):
     def loss_parts(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """The three unweighted MSEs of packed samples ``x`` (log-mel and frames of TR t, BOLD at t):
         the trainer logs them each epoch as ``val_audio_mse``, ``val_video_mse``, ``val_fmri_mse``."""
-        a, v, y = self.layout.unpack(x)
+        a, v, y = self.layout.unpack(self.validate(x))
         a_hat, v_hat, y_hat, _ = self._heads(a, v)
         mse = nn.functional.mse_loss
         return {"audio_mse": mse(a_hat, a[:, -1]), "video_mse": mse(v_hat, v[:, -1]), "fmri_mse": mse(y_hat, y)}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        a, v, _ = self.layout.unpack(x)
+        a, v, _ = self.layout.unpack(self.validate(x))
         a_hat, v_hat, y_hat, _ = self._heads(a, v)
         a_out = torch.cat([a[:, :-1], a_hat[:, None]], 1)  # context TRs copied: they score zero
         v_out = torch.cat([v[:, :-1], v_hat[:, None]], 1)

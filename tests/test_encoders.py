@@ -99,7 +99,7 @@ def test_wrong_feature_count(named):
 
 def test_wrong_frame_count(named):
     _, enc = named
-    with pytest.raises(ValueError, match="expects 64 frames per TR"):
+    with pytest.raises(ValueError, match="expects 64 frames in dim 1"):
         enc(torch.randn(2, 60, F))
 
 

@@ -139,7 +139,7 @@ def test_encoder_shapes_and_order_sensitivity(name):
 
 @pytest.mark.parametrize("bad, match", [
     (torch.rand(2, F, S, S), "5-D tensor shaped \\(batch, frames=9, channels=1, height=32, width=32\\)"),
-    (torch.rand(2, 1, F, S, S), "channels and frames swapped"),
+    (torch.rand(2, 1, F, S, S), "frames and channels swapped"),
     (torch.rand(2, F, 1, S, 16), "height=32, width=32"),
     (torch.randint(0, 2, (2, F, 1, S, S)), "floating-point"),
     (torch.full((2, F, 1, S, S), float("nan")), "non-finite")])

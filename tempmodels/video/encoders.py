@@ -16,7 +16,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from ..encoders.base import TemporalEncoder, check_finite, check_float_tensor
+from ..encoders.base import TemporalEncoder, batch_norm_error, check_input, shape_string
 
 
 class VideoEncoder(nn.Module):
@@ -30,29 +30,28 @@ class VideoEncoder(nn.Module):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive int, got {v!r}")
         self.n_frames, self.size, self.d_model, self.channels = n_frames, size, d_model, channels
+        self.height = size  # square frames; S3D takes another height (the report's 90 x 160)
         self.check_finite = check_finite
 
     @property
+    def dims(self) -> tuple[tuple[str, int], ...]:
+        """The named sizes after the batch: frames, channels, height, width."""
+        return ("frames", self.n_frames), ("channels", self.channels), ("height", self.height), ("width", self.size)
+
+    @property
     def expected(self) -> str:
-        return (f"(batch, frames={self.n_frames}, channels={self.channels}, height={self.size}, "
-                f"width={self.size})")
+        return shape_string(self.dims)
 
     def validate(self, x: torch.Tensor) -> torch.Tensor:
-        name = type(self).__name__
-        check_float_tensor(x, name, self.expected)
-        want = (self.n_frames, self.channels, self.size, self.size)
-        if x.ndim != 5 or tuple(x.shape[1:]) != want:
-            hint = ""
-            if x.ndim == 5 and x.shape[1] == self.channels and x.shape[2] == self.n_frames:
-                hint = " (channels and frames swapped? torch's Conv3d layout is (batch, channels, frames, ...))"
-            raise ValueError(f"{name} expects a 5-D tensor shaped {self.expected}, got {x.ndim}-D shape "
-                             f"{tuple(x.shape)}{hint}")
-        if self.check_finite:
-            check_finite(x, name)
-        return x
+        """``x`` itself if it passes :func:`~tempmodels.encoders.base.check_input` for :attr:`dims`."""
+        return check_input(x, self, self.dims, self.check_finite)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encode(self.validate(x))
+        x = self.validate(x)
+        try:
+            return self.encode(x)
+        except ValueError as err:
+            raise batch_norm_error(self, x, self.dims, err) or err
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -196,14 +195,6 @@ class S3D(VideoEncoder):
             total += 9 * c * w + w + 3 * w * w + w + 4 * w
             c = w
         return total + c * t_out * d_model + d_model
-
-    def validate(self, x):
-        if self.height != self.size:  # the report's non-square frames
-            if x.ndim != 5 or tuple(x.shape[1:]) != (self.n_frames, self.channels, self.height, self.size):
-                raise ValueError(f"S3D expects (batch, frames={self.n_frames}, channels={self.channels}, "
-                                 f"height={self.height}, width={self.size}), got shape {tuple(x.shape)}")
-            return x
-        return super().validate(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """(batch, frames, C, H, W) -> the last block's output (batch, C', T', H', W')."""
