@@ -43,12 +43,28 @@ def test_chapter_runs_on_a_sherlock_format_folder(tmp_path):
     assert "6 frames of 32x32" in text  # 9 frames per TR at 6 fps, resampled to 6
 
 
-def test_a_corrupt_run_stops_the_chapter_with_the_file_named(tmp_path):
-    data = _folder(tmp_path / "sherlock")
+def _empty_mask(data: Path) -> str:
+    import nibabel as nib
+
+    run = nib.load(sorted((data / "bold").glob("*.nii.gz"))[0])
+    nib.save(nib.Nifti1Image(np.zeros(run.shape[:3], np.uint8), run.affine), data / "mask.nii.gz")
+    return "mask.nii.gz: mask selects 0 voxels"
+
+
+def _truncated_run(data: Path) -> str:
     run = sorted((data / "bold").glob("*.nii.gz"))[1]
     run.write_bytes(run.read_bytes()[:1000])
+    return run.name
+
+
+@pytest.mark.parametrize("damage", [_truncated_run, _empty_mask], ids=["truncated run", "empty mask"])
+def test_a_faulty_folder_stops_the_chapter_with_the_file_named(tmp_path, damage):
+    """A structural fault (a truncated run) and a value fault (an all-zero mask, which once loaded 0
+    voxels and failed later in the model) each stop the chapter at load time with the loader's DataError."""
+    data = _folder(tmp_path / "sherlock")
+    named = damage(data)
     proc = subprocess.run([sys.executable, "-m", "papermill", str(CHAPTER), str(tmp_path / "out.ipynb"),
                            "-p", "data_dir", str(data), "-p", "cache_dir", str(tmp_path / "cache")],
                           capture_output=True, text=True, cwd=CHAPTER.parent)
     assert proc.returncode != 0
-    assert "DataError" in proc.stderr and run.name in proc.stderr
+    assert "DataError" in proc.stderr and named in proc.stderr
