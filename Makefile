@@ -84,10 +84,13 @@ pytest: env
 # tests/test_golden.py (in `pytest`) fails first if a golden notebook is older than its source.
 # The run cache (tempmodels/run_cache.py) starts empty here, so every run is trained in this
 # session: chapters share identical runs with each other, never with an earlier session.
+# Each chapter's time (training, scoring, references, runs trained vs cached) is printed at the end.
 NBVAL_RUNS := build/nbval-runs
+NBVAL_TIMINGS := build/timings-nbval.jsonl
 nbval: env
-	rm -rf $(NBVAL_RUNS)
-	TEMPMODELS_RUN_CACHE=$(abspath $(NBVAL_RUNS)) $(PY) -m pytest --nbval $(GOLDEN) --nbval-sanitize-with tests/nbval_sanitize.cfg
+	rm -rf $(NBVAL_RUNS) $(NBVAL_TIMINGS) && mkdir -p build
+	TEMPMODELS_RUN_CACHE=$(abspath $(NBVAL_RUNS)) TEMPMODELS_TIMINGS=$(abspath $(NBVAL_TIMINGS)) \
+	  $(PY) -m pytest --nbval $(GOLDEN) --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 # Regenerate the reviewed outputs; commit them after reading `git diff --stat tests/golden`.
 golden: env

@@ -1,1 +1,7 @@
-"""tempmodels."""
+"""tempmodels: temporal encoders for TR-level fMRI encoding models, measured."""
+import os as _os
+
+if _os.environ.get("TEMPMODELS_MODULES_FILE"):  # set by the book's executor: record what a chapter loads
+    from .loaded import install as _install
+
+    _install(_os.environ["TEMPMODELS_MODULES_FILE"])

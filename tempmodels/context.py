@@ -14,13 +14,12 @@ import math
 from pathlib import Path
 from typing import Callable
 
-import pandas as pd
 import torch
 from torch import nn
 
 from .decoder import MelDecoder
-from .experiment import AudioData, score_codec
-from .training import TrainConfig, fit
+from .experiment import AudioData, run_encoder, score_codec
+from .training import TrainConfig
 
 
 def to_windows(x: torch.Tensor, k: int) -> torch.Tensor:
@@ -84,22 +83,20 @@ def embedder(model: ContextAutoencoder) -> Callable[[torch.Tensor], torch.Tensor
 def run_context(name: str, build_encoder: Callable[[], nn.Module], k: int, data: AudioData, cfg: TrainConfig,
                 seeds: list[int], vocoder, recognizer, d_model: int, decoder_channels: int = 128, asr: bool = True,
                 checkpoint_dir: str | Path | None = None, progress: bool = True):
-    """Train and score an encoder of ``k`` TRs at once, like :func:`tempmodels.experiment.run_encoder`:
-    returns (results, histories, fits) in the same tidy form."""
-    rows, hists, fits = [], [], {}
-    train, val = to_windows(data.train, k), to_windows(data.val, k)
-    for seed in seeds:
-        run_cfg = TrainConfig(**{**cfg.__dict__, "seed": int(seed), "batch_size": max(1, cfg.batch_size // k)})
+    """Train and score an encoder of ``k`` TRs at once through :func:`tempmodels.experiment.run_encoder`
+    (and so the run cache), fitted on windows of ``k`` TRs and scored per TR: returns (results,
+    histories, fits) in the same tidy form."""
+    run_cfg = TrainConfig(**{**cfg.__dict__, "batch_size": max(1, cfg.batch_size // k)})
 
+    def build_model(build_enc, d):
         def build():
-            decoder = MelDecoder(d_model=d_model, channels=decoder_channels)  # first: same init for every encoder
-            return ContextAutoencoder(build_encoder(), decoder, k)
+            decoder = MelDecoder(d_model=d, channels=decoder_channels)  # first: same init for every encoder
+            return ContextAutoencoder(build_enc(), decoder, k)
+        return build
 
-        ckpt = Path(checkpoint_dir) / f"{name}-seed{seed}.pt" if checkpoint_dir else None
-        res = fit(build, train, val, run_cfg, checkpoint=ckpt, progress=progress, desc=f"{name} seed {seed}")
-        fits[seed] = res
-        m = score_codec(reconstructor(res.model), embedder(res.model), data, vocoder, recognizer, asr=asr)
-        m["best_val_loss"] = res.best_val
-        rows += [{"encoder": name, "seed": seed, "metric": key, "value": v} for key, v in m.items()]
-        hists.append(res.history.assign(encoder=name, seed=seed))
-    return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), fits
+    def score_fn(model):
+        return score_codec(reconstructor(model), embedder(model), data, vocoder, recognizer, asr=asr)
+
+    return run_encoder(name, build_encoder, data, run_cfg, seeds, vocoder, recognizer, d_model, asr=asr,
+                       checkpoint_dir=checkpoint_dir, progress=progress, build_model=build_model, score_fn=score_fn,
+                       cache_tag=f"context k={k}", fit_data=(to_windows(data.train, k), to_windows(data.val, k)))

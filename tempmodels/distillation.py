@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from .decoder import Autoencoder
-from .training import FitResult, TrainConfig, fit
+from .entries import module_digest
+from .training import FitResult, TrainConfig
 
 MODES = ("output", "feature")
 
@@ -38,6 +39,8 @@ class DistillationLoss:
         self.teacher, self.mode, self.alpha = teacher.eval(), mode, float(alpha)
         for p in self.teacher.parameters():
             p.requires_grad_(False)
+        #: what this loss computes, for the run cache: the mode, alpha and the teacher's tree and weights
+        self.cache_tag = f"distill:{mode}:{self.alpha!r}:{module_digest(self.teacher)}"
 
     def __call__(self, student: Autoencoder, x: torch.Tensor) -> torch.Tensor:
         dev = x.device
@@ -85,22 +88,20 @@ def run_distillation(name: str, build_student: Callable[[], nn.Module], teachers
                      alpha: float = 0.5, asr: bool = True, checkpoint_dir: str | Path | None = None,
                      progress: bool = True):
     """Train the student once per seed against the teacher of the same seed; score it like any
-    encoder. Returns (results, histories, fits), the form of :func:`tempmodels.experiment.run_encoder`."""
-    from .experiment import build_autoencoder, score
+    encoder, through :func:`tempmodels.experiment.run_encoder` and so the run cache (the key names the
+    teacher's weights, the mode and alpha). Returns (results, histories, fits) in its form."""
+    from .experiment import run_encoder
 
     rows, hists, fits = [], [], {}
     for seed in seeds:
         if seed not in teachers:
             raise KeyError(f"no teacher trained with seed {seed}; have seeds {sorted(teachers)}")
-        run_cfg = TrainConfig(**{**cfg.__dict__, "seed": int(seed)})
-        ckpt = Path(checkpoint_dir) / f"{name}-seed{seed}.pt" if checkpoint_dir else None
         loss = DistillationLoss(teachers[seed].model, mode, alpha)
-        res = fit(build_autoencoder(build_student, d_model), data.train, data.val, run_cfg, checkpoint=ckpt,
-                  progress=progress, desc=f"{name} seed {seed}", loss_fn=loss)
-        fits[seed] = res
-        m = score(res.model, data, vocoder, recognizer, asr=asr)
-        m["best_val_loss"] = res.best_val
-        m["teacher_gap"] = teacher_gap(res.model, teachers[seed].model, data.test)
-        rows += [{"encoder": name, "seed": seed, "metric": k, "value": v} for k, v in m.items()]
-        hists.append(res.history.assign(encoder=name, seed=seed))
-    return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), fits
+        r, h, f = run_encoder(name, build_student, data, cfg, [seed], vocoder, recognizer, d_model, asr=asr,
+                              checkpoint_dir=checkpoint_dir, progress=progress, loss_fn=loss)
+        fits[seed] = f[seed]
+        gap = teacher_gap(f[seed].model, teachers[seed].model, data.test)
+        rows.append(pd.concat([r, pd.DataFrame([{"encoder": name, "seed": seed, "metric": "teacher_gap", "value": gap}])],
+                              ignore_index=True))
+        hists.append(h)
+    return pd.concat(rows, ignore_index=True), pd.concat(hists, ignore_index=True), fits

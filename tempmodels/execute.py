@@ -9,8 +9,10 @@
   succeeded; an interrupted or failed run leaves the last good output in place and keeps the
   failed notebook as ``<failed>/<stem>.ipynb`` for inspection.
 * Incremental: after a success, ``<out>/.stamps/<stem>.json`` records a content key of everything the
-  chapter depends on — the notebook, the package's code, ``pyproject.toml`` (the pinned stack), the
-  parameters and profile, the benchmark's data version and the espeak-ng version. A chapter whose
+  chapter depends on — the notebook, the source of the package modules its kernel loaded
+  (:mod:`tempmodels.loaded`: a change to the video code does not re-execute an audio chapter),
+  ``pyproject.toml`` (the pinned stack), the parameters and profile, the benchmark's data version and
+  the espeak-ng version. A chapter whose
   key is unchanged is skipped; ``--force`` re-executes it. The stamp is written only after the
   notebook, so an interrupted run is never counted as done; the partial file of a run killed outright
   (SIGKILL) is removed by the next run.
@@ -22,13 +24,16 @@ import ast
 import hashlib
 import json
 import shutil
+import os
 import signal
 import sys
+import time
 from pathlib import Path
 
 import yaml
 
 from .atomic import atomic_path, clean_partials, hash_package_source
+from . import loaded, timing
 from .params import ParameterError, validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,13 +108,20 @@ def execute(notebook: Path, out_dir: Path, params: dict, failed_dir: Path, kerne
     return final
 
 
-def chapter_key(notebook: Path, profile: str, params: dict) -> str:
-    """Content key of what an executed chapter depends on (see the module docstring)."""
+def chapter_key(notebook: Path, profile: str, params: dict, modules: list[str] | None = None) -> str:
+    """Content key of what an executed chapter depends on (see the module docstring): with ``modules``
+    (the package files its kernel loaded, :mod:`tempmodels.loaded`) only those files' source, else the
+    whole package's."""
     from .audio.benchmark import DATA_VERSION, espeak_version
 
     h = hashlib.sha256()
     h.update(Path(notebook).read_bytes())
-    hash_package_source(h)
+    if modules is None:
+        hash_package_source(h)
+    else:
+        for rel in sorted(modules):
+            f = REPO / rel
+            h.update(rel.encode() + b"\0" + (f.read_bytes() if f.is_file() else b"<missing>"))
     pyproject = REPO / "pyproject.toml"
     if pyproject.is_file():
         h.update(pyproject.read_bytes())
@@ -123,19 +135,33 @@ def _stamp_path(out_dir: Path, notebook: Path) -> Path:
     return out_dir / ".stamps" / f"{notebook.stem}.json"
 
 
-def up_to_date(notebook: Path, out_dir: Path, key: str) -> bool:
-    stamp = _stamp_path(out_dir, notebook)
-    if not (out_dir / notebook.name).is_file() or not stamp.is_file():
-        return False
+def read_stamp(out_dir: Path, notebook: Path) -> dict | None:
     try:
-        return json.loads(stamp.read_text()).get("key") == key
+        stamp = json.loads(_stamp_path(out_dir, notebook).read_text())
     except (OSError, ValueError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
+
+
+def up_to_date(notebook: Path, out_dir: Path, profile: str, params: dict) -> bool:
+    """The output exists and its stamp's key — recomputed now over the modules the chapter loaded
+    then — is unchanged."""
+    stamp = read_stamp(out_dir, notebook)
+    if not (out_dir / notebook.name).is_file() or stamp is None:
         return False
+    modules = stamp.get("modules")  # None: a stamp that could not say (keyed on the whole package)
+    if modules is not None and not (isinstance(modules, list) and all(isinstance(m, str) for m in modules)):
+        return False
+    return stamp.get("key") == chapter_key(notebook, profile, params, modules)
 
 
-def write_stamp(notebook: Path, out_dir: Path, key: str, profile: str, params: dict) -> None:
+def write_stamp(notebook: Path, out_dir: Path, profile: str, params: dict, modules: list[str] | None) -> str:
+    """Record what the chapter was executed from; returns its key."""
+    key = chapter_key(notebook, profile, params, modules)
     with atomic_path(_stamp_path(out_dir, notebook)) as tmp:
-        tmp.write_text(json.dumps({"key": key, "profile": profile, "params": params}, indent=1, default=str))
+        tmp.write_text(json.dumps({"key": key, "profile": profile, "params": params, "modules": modules},
+                                  indent=1, default=str))
+    return key
 
 
 def _parse_override(text: str) -> tuple[str, object]:
@@ -159,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-p", "--param", action="append", type=_parse_override, default=[],
                     metavar="NAME=VALUE", help="override one parameter (repeatable)")
     ap.add_argument("--force", action="store_true", help="re-execute even chapters whose inputs did not change")
+    ap.add_argument("--timings", type=Path, default=None,
+                    help="where to collect the timing events (default build/timings-<profile>.jsonl)")
     args = ap.parse_args(argv)
     # `kill` (SIGTERM) unwinds like Ctrl-C, so a half-written notebook is removed and the last good one kept
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -174,15 +202,42 @@ def main(argv: list[str] | None = None) -> int:
     out_dir = args.out.resolve()
     for stale in clean_partials(out_dir):  # left by an earlier run killed outright (SIGKILL)
         print(f"removed {stale.name}: a partial notebook of a run that was killed", flush=True)
-    for nb, params in plan:
-        key = chapter_key(nb, args.profile, params)
-        if not args.force and up_to_date(nb, out_dir, key):
-            print(f"== {nb.name}  up to date (notebook, package, parameters and data unchanged): skipped", flush=True)
-            continue
-        print(f"== {nb.name}  profile={args.profile}  params={params}", flush=True)
-        out = execute(nb.resolve(), out_dir, params, args.failed.resolve())
-        write_stamp(nb, out_dir, key, args.profile, params)
-        print(f"   wrote {out}", flush=True)
+    timings = Path(os.environ.get(timing.ENV) or args.timings or REPO / "build" / f"timings-{args.profile}.jsonl")
+    if not os.environ.get(timing.ENV):  # a fresh file, unless a caller (CI) collects several invocations
+        timings.parent.mkdir(parents=True, exist_ok=True)
+        timings.unlink(missing_ok=True)
+    saved = os.environ.get(timing.ENV)
+    os.environ[timing.ENV] = str(timings)  # the kernels inherit it: one file collects every chapter's events
+    skipped = []
+    try:
+        for nb, params in plan:
+            if not args.force and up_to_date(nb, out_dir, args.profile, params):
+                print(f"== {nb.name}  up to date (notebook, package, parameters and data unchanged): skipped", flush=True)
+                skipped.append(nb.stem)
+                continue
+            print(f"== {nb.name}  profile={args.profile}  params={params}", flush=True)
+            start = time.time()
+            modules_file = timings.parent / f".modules-{nb.stem}-{os.getpid()}.json"
+            os.environ[loaded.ENV] = str(modules_file)
+            try:
+                out = execute(nb.resolve(), out_dir, params, args.failed.resolve())
+            finally:
+                os.environ.pop(loaded.ENV, None)
+            timing.record("chapter", time.time() - start, name=nb.stem, start=start)
+            modules = loaded.read(modules_file)
+            modules_file.unlink(missing_ok=True)
+            # a kernel that never imported the package depends on none of it; an unreadable list on all of it
+            write_stamp(nb, out_dir, args.profile, params, modules)
+            print(f"   wrote {out}", flush=True)
+    finally:
+        if saved is None:
+            os.environ.pop(timing.ENV, None)
+        else:
+            os.environ[timing.ENV] = saved
+    if timings.is_file():
+        print(timing.report(timings, f"where the time went, profile {args.profile}"), flush=True)
+    if skipped:
+        print(f"(up to date, not executed: {', '.join(skipped)})", flush=True)
     return 0
 
 

@@ -3,6 +3,7 @@ each encoder; results as a tidy table (one row per encoder x seed x metric).
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -20,6 +21,7 @@ from .audio.evaluation import evaluate
 from .audio.melspec import GriffinLimVocoder
 from .normalize import BandNormalizer
 from .probes import linear_probe_accuracy
+from .timing import record, timed, timed_as
 from .training import FitResult, TrainConfig, fit
 
 METRICS = ("test_mse", "temporal_detail_r", "reversed_detail_r", "modulation_r", "wer", "stoi", "speaker_acc")
@@ -143,7 +145,9 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
                 seeds: list[int], vocoder: GriffinLimVocoder | None, recognizer: GridRecognizer | None, d_model: int,
                 asr: bool = True, checkpoint_dir: str | Path | None = None, progress: bool = True,
                 build_model: Callable[[Callable[[], nn.Module], int], Callable[[], nn.Module]] | None = None,
-                score_fn: Callable[[nn.Module], dict[str, float]] | None = None, cache_tag: str = ""
+                score_fn: Callable[[nn.Module], dict[str, float]] | None = None, cache_tag: str = "",
+                fit_data: tuple[torch.Tensor, torch.Tensor] | None = None,
+                loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
                 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, FitResult]]:
     """Train ``name`` once per seed; return (results, histories, fits).
 
@@ -152,17 +156,27 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
 
     Other modalities pass ``build_model(build_encoder, d_model)`` (the autoencoder around the encoder:
     default :func:`build_autoencoder`, the log-mel decoder) and ``score_fn(model)`` (default
-    :func:`score`, the audio metrics); ``cache_tag`` keeps their cache keys apart.
+    :func:`score`, the audio metrics); ``cache_tag`` keeps their cache keys apart. ``fit_data`` (train,
+    validation) replaces ``data.train``/``data.val`` as what the model is fitted on (e.g. multi-TR
+    windows, :mod:`tempmodels.context`); ``loss_fn`` replaces the training loss (e.g. distillation,
+    a callable with a ``cache_tag`` attribute naming what it computes — its teacher's weights — or the
+    run is not cached). Both are part of the cache key.
     """
     from . import run_cache
 
     rows, hists, fits = [], [], {}
+    train_x, val_x = fit_data if fit_data is not None else (data.train, data.val)
+    keyed = data if fit_data is None else _FitData(train_x, val_x, data.test)
+    # a loss is cached only when it says what it computes (``loss_fn.cache_tag``, e.g. the teacher's digest)
+    cacheable = loss_fn is None or hasattr(loss_fn, "cache_tag")
+    tag = cache_tag if loss_fn is None else f"{cache_tag}|loss={getattr(loss_fn, 'cache_tag', '')}"
     for seed in seeds:
         run_cfg = TrainConfig(**{**cfg.__dict__, "seed": int(seed)})
         ckpt = Path(checkpoint_dir) / f"{name}-seed{seed}.pt" if checkpoint_dir else None
         build = (build_model or build_autoencoder)(build_encoder, d_model)
-        key = run_cache.run_key(build, int(seed), data, run_cfg, vocoder, asr, extra=cache_tag) \
-            if run_cache.cache_dir() else None
+        key = run_cache.run_key(build, int(seed), keyed, run_cfg, vocoder, asr, extra=tag) \
+            if run_cache.cache_dir() and cacheable else None
+        t0 = time.perf_counter()
         entry = run_cache.load(key) if key else None
         if entry is not None:
             with torch.random.fork_rng(devices=[]):  # building draws random numbers; the restored state must not move
@@ -171,9 +185,12 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
             res = FitResult(model.to(run_cfg.device).eval(), entry["history"], entry["best_epoch"], entry["best_val"],
                             None, entry["batchnorm"])
             metrics = dict(entry["metrics"])
+            record("cached", time.perf_counter() - t0)
         else:
-            res = fit(build, data.train, data.val, run_cfg, checkpoint=ckpt, progress=progress, desc=f"{name} seed {seed}")
-            metrics = score_fn(res.model) if score_fn else score(res.model, data, vocoder, recognizer, asr=asr)
+            res = fit(build, train_x, val_x, run_cfg, checkpoint=ckpt, progress=progress, desc=f"{name} seed {seed}",
+                      loss_fn=loss_fn)
+            with timed("score"):
+                metrics = score_fn(res.model) if score_fn else score(res.model, data, vocoder, recognizer, asr=asr)
             metrics["best_val_loss"] = res.best_val
             if key:
                 run_cache.store(key, res.model, res.history, res.best_epoch, res.best_val, res.batchnorm, metrics)
@@ -183,10 +200,20 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
     return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), fits
 
 
+@dataclass
+class _FitData:
+    """What a run is fitted on when it is not ``data.train``/``data.val`` (the run key hashes these)."""
+
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+
+
 PCA_ROW = "PCA-d"
 REFERENCE_ROWS = ("oracle", "floor (TR mean)", PCA_ROW)
 
 
+@timed_as("references")
 def reference_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d_model: int | None = None,
                    split: str = "test", asr: bool = True) -> pd.DataFrame:
     """The reference rows of every results table, scored like any encoder:
@@ -216,6 +243,7 @@ def reference_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: Grid
     return out
 
 
+@timed_as("references")
 def pca_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d: int, split: str = "test",
              asr: bool = True) -> pd.DataFrame:
     """PCA-d scored like any encoder (reversed-TR control and speaker probe on its codes included)."""

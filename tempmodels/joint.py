@@ -15,6 +15,7 @@ import torch
 from .experiment import AudioData, run_all
 from .fmri.encoding import columnwise_r
 from .multimodal import MultimodalAutoencoder, PackedLayout, windows
+from .timing import timed_as
 from .training import TrainConfig
 from .video.experiment import VideoData
 
@@ -123,6 +124,7 @@ def scored_trs(data: JointData) -> np.ndarray:
     return data.splits["test"][data.layout.context - 1:]
 
 
+@timed_as("references")
 def ridge_rows(features: dict[str, np.ndarray], data: JointData, lags=(1, 2, 3, 4)) -> pd.DataFrame:
     """Chapter 09's two-stage model as reference rows: frozen features of every TR (name -> (TR, d))
     -> FIR delays ``lags`` -> ridge fit on the training block (himalaya), scored on the same test TRs

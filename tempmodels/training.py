@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -27,6 +28,10 @@ from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed noteboo
 
 from . import entries
 from .repro import seed_everything
+from .timing import record
+
+
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -40,10 +45,17 @@ class TrainConfig:
     patience: int = 8
     seed: int = 0
     device: str = "cpu"
+    #: "fp32", or mixed precision: "bf16" (autocast on CPU or CUDA) or "fp16" (CUDA, with a gradient
+    #: scaler); the weights, optimizer states and validation stay in fp32 either way
+    precision: str = "fp32"
 
     def __post_init__(self):
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"epochs, batch_size and lr must be positive: {self}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {self.precision!r}")
+        if self.precision == "fp16" and not str(self.device).startswith("cuda"):
+            raise ValueError(f"precision 'fp16' needs a CUDA device (got device={self.device!r}); on CPU use 'bf16'")
 
 
 @dataclass
@@ -125,6 +137,7 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     one made from other data, another model or configuration, or other code, and one that is
     damaged, is named in a warning, moved aside and trained again from scratch — never resumed.
     """
+    started = time.perf_counter()
     rank, world = _world()
     if world > 1 and loss_fn is not None:
         raise NotImplementedError("a custom loss_fn is supported on one process only (not under torchrun)")
@@ -173,6 +186,9 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
         state = saved["state"]
         resumed_from = state["epoch"]
 
+    amp_dtype = PRECISIONS[cfg.precision]
+    device_type = torch.device(cfg.device).type
+    scaler = torch.amp.GradScaler(device_type, enabled=cfg.precision == "fp16")
     bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc=desc, disable=not progress or rank != 0, leave=False)
     while not state["done"] and state["epoch"] < cfg.epochs:
         epoch = state["epoch"]
@@ -183,11 +199,15 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
         for s in range(steps):
             batch = perm[s * cfg.batch_size : (s + 1) * cfg.batch_size][rank::world]
             xb = train_x[batch.to(train_x.device)]
-            loss = nn.functional.mse_loss(ddp_model(xb), xb) if loss_fn is None else loss_fn(model, xb)
+            with torch.autocast(device_type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                out = ddp_model(xb) if loss_fn is None else None
+                loss = nn.functional.mse_loss(out.float(), xb) if loss_fn is None else loss_fn(model, xb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
             nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             sched.step()
             running += float(loss.detach())
         train_loss = running / steps
@@ -221,5 +241,7 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     if state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
     model.eval()
+    if rank == 0:
+        record("train", time.perf_counter() - started, epochs=state["epoch"])
     return FitResult(model, pd.DataFrame(state["history"]), state["best_epoch"], state["best_val"], resumed_from,
                      batchnorm)

@@ -249,3 +249,29 @@ def test_sigkill_partial_is_removed_by_the_next_run(tmp_path):
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert f"removed {left.name}" in run.stdout and not left.exists() and (out / "01_toy.ipynb").is_file()
+
+
+def test_a_chapter_reexecutes_only_when_a_module_it_loaded_changed(tmp_path, monkeypatch):
+    """The stamp lists the package modules the chapter's kernel loaded: touching another module (the
+    video code, for an audio chapter) re-executes nothing; touching a loaded one re-executes it."""
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}}))
+    out = tmp_path / "out"
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb", body="import tempmodels.splits\nprint(n)")
+    args = [str(nb), "--profiles", str(profiles), "--out", str(out), "--failed", str(tmp_path / "failed"),
+            "--timings", str(tmp_path / "t.jsonl")]
+    calls = _counting_execute(monkeypatch)
+    execute.main(args)
+    modules = execute.read_stamp(out, nb)["modules"]
+    assert "tempmodels/splits.py" in modules and "tempmodels/params.py" in modules
+    assert "tempmodels/video/sprites.py" not in modules
+    for rel, reruns in (("tempmodels/video/sprites.py", False), ("tempmodels/splits.py", True)):
+        f = REPO / rel
+        original = f.read_bytes()
+        try:
+            f.write_bytes(original + b"\n# touched\n")
+            before = len(calls)
+            execute.main(args)
+            assert (len(calls) > before) == reruns, f"touching {rel}"
+        finally:
+            f.write_bytes(original)

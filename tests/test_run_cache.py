@@ -115,3 +115,46 @@ def test_an_entry_under_another_key_is_stale(data, cache):
     entry.rename(other)  # a file whose name does not match what it was stored for
     with pytest.warns(UserWarning, match="stale"):
         assert run_cache.load("0" * 32) is None
+
+
+def _no_training(monkeypatch):
+    import tempmodels.experiment as E
+
+    def no_training(*a, **k):
+        raise AssertionError("a cached run was trained again")
+
+    monkeypatch.setattr(E, "fit", no_training)
+
+
+def test_context_runs_go_through_the_cache(data, cache, monkeypatch):
+    """Chapter 06's multi-TR runs once trained again on every execution (they called fit directly)."""
+    from tempmodels.context import run_context
+
+    def build(k):
+        return lambda: TemporalTransformer(128, 64 * k, 16, width=16, nhead=2, layers=1, ff=32, tr_frames=64,
+                                   readout="mean")
+
+    first = run_context("ctx", build(2), 2, data, CFG, [0], None, None, 16, asr=False, progress=False)
+    _no_training(monkeypatch)
+    again = run_context("ctx", build(2), 2, data, CFG, [0], None, None, 16, asr=False, progress=False)
+    assert first[0].equals(again[0]) and first[1].equals(again[1])
+    with pytest.raises(AssertionError, match="trained again"):  # another window length is another run
+        run_context("ctx", build(4), 4, data, CFG, [0], None, None, 16, asr=False, progress=False)
+
+
+def test_distillation_runs_go_through_the_cache_keyed_on_the_teacher(data, cache, monkeypatch):
+    from tempmodels.distillation import run_distillation
+
+    teachers = _run(data, lambda: TemporalTransformer(128, 64, 16, width=16, nhead=2, layers=1, ff=32))[2]
+    other = _run(data, lambda: MultiScaleEncoder(128, 64, 16, hidden=8))[2]
+    student = lambda: MeanPool(128, 64, 16)  # noqa: E731
+    first = run_distillation("s", student, {0: teachers}, data, CFG, [0], None, None, 16, asr=False, progress=False)
+    _no_training(monkeypatch)
+    again = run_distillation("s", student, {0: teachers}, data, CFG, [0], None, None, 16, asr=False, progress=False)
+    assert first[0].equals(again[0]) and first[1].equals(again[1])
+    assert "teacher_gap" in set(first[0].metric)
+    for kw in ({"teachers": {0: other}}, {"alpha": 0.25}, {"mode": "feature"}):  # another teacher, alpha or mode
+        args = {"teachers": {0: teachers}, **kw}
+        with pytest.raises(AssertionError, match="trained again"):
+            run_distillation("s", student, args["teachers"], data, CFG, [0], None, None, 16, asr=False,
+                             progress=False, **{k: v for k, v in kw.items() if k != "teachers"})

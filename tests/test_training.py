@@ -277,3 +277,25 @@ def test_ddp_batch_must_split_evenly(monkeypatch):
     monkeypatch.setattr(T, "_world", lambda: (0, 3))
     with pytest.raises(ValueError, match="batch_size=8 must divide by the 3 DDP processes"):
         fit(_build("mean"), _data(), _data(16, 1), CFG, progress=False)
+
+
+def test_bf16_mixed_precision_trains_the_same_model_within_tolerance():
+    """Mixed precision (bf16 autocast, fp32 master weights) on a tiny model: the same curve within a
+    few per cent, weights still fp32; fp32 stays bit-identical to a run without the option."""
+    x, v = _data(), _data(16, seed=1)
+    cfg = TrainConfig(epochs=4, batch_size=8, lr=3e-3, patience=10, seed=1)
+    full = fit(_build(), x, v, cfg, progress=False)
+    mixed = fit(_build(), x, v, TrainConfig(**{**cfg.__dict__, "precision": "bf16"}), progress=False)
+    assert all(p.dtype == torch.float32 for p in mixed.model.parameters())
+    rel = (mixed.history.val_loss - full.history.val_loss).abs() / full.history.val_loss
+    assert rel.max() < 0.05, rel.tolist()
+    assert not mixed.history.val_loss.equals(full.history.val_loss), "autocast must actually be on"
+    again = fit(_build(), x, v, TrainConfig(**{**cfg.__dict__, "precision": "fp32"}), progress=False)
+    assert again.history.equals(full.history)
+
+
+@pytest.mark.parametrize("kw, match", [({"precision": "fp8"}, "precision must be one of"),
+                                       ({"precision": "fp16"}, "needs a CUDA device")])
+def test_bad_precision_is_named(kw, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kw)

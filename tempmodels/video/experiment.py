@@ -15,6 +15,7 @@ import torch
 from ..decoder import Autoencoder
 from ..experiment import PCA_ROW, _batched, embed, run_all
 from ..probes import linear_probe_accuracy
+from ..timing import timed_as
 from ..training import TrainConfig
 from . import metrics as vm
 from .decoder import VideoDecoder
@@ -117,6 +118,7 @@ def run_video(specs: dict, data: VideoData, cfg: TrainConfig, seeds: list[int], 
                    score_fn=video_scorer(data), cache_tag=CACHE_TAG)
 
 
+@timed_as("references")
 def reference_rows(data: VideoData, d_model: int | None = None, split: str = "test") -> pd.DataFrame:
     """oracle (the clip itself; probes read its raw pixels), floor (each TR's mean frame; probes read
     the mean frame: what averaging hands a linear read-out) and, with ``d_model``, PCA-d."""
