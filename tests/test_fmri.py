@@ -20,6 +20,39 @@ def test_impulse_peaks_4_to_6_s_after_the_event_and_the_centred_kernel_before_it
     assert 4.0 <= np.argmax(fine) * 0.1 <= 6.0
 
 
+def _nilearn_continuous(dt, kind="glover", length_s=32.0, fine=0.001):
+    """nilearn's own HRF on a 1-ms grid (its grid and loc shift are then negligible), read at k·dt."""
+    from nilearn.glm.first_level import glover_hrf, spm_hrf
+
+    h = {"glover": glover_hrf, "spm": spm_hrf}[kind](t_r=fine, oversampling=1, time_length=length_s + 1)
+    step = (length_s + 1) / (len(h) - 1)  # the grid nilearn actually uses
+    idx = np.rint(np.arange(int(np.ceil(length_s / dt))) * dt / step).astype(int)
+    k = h[idx]
+    return k / np.abs(k).max()
+
+
+@pytest.mark.parametrize("dt", [0.5, 1.0, 1.5, 2.0])
+@pytest.mark.parametrize("kind", ["glover", "spm"])
+def test_the_kernel_at_tr_rate_is_nilearns_hrf_at_exact_multiples_of_the_tr(dt, kind):
+    """The kernel was one TR late at TR 1.5 s (nilearn's glover_hrf(t_r=dt, oversampling=1) grid is a
+    1.6-s step shifted by dt): peak at 6.0 s, 0.45 away from the continuous HRF. Now it is nilearn's
+    response to a brief event (compute_regressor) and the continuous HRF read at k·dt."""
+    from nilearn.glm.first_level import compute_regressor
+
+    h = canonical_hrf(dt, kind)
+    n = len(h)
+    reg = compute_regressor(np.array([[0.0], [0.0], [1.0]]), kind, np.arange(n) * dt, oversampling=100)[0][:, 0]
+    reg /= np.abs(reg).max()
+    cont = _nilearn_continuous(dt, kind)
+    assert np.argmax(h) == np.argmax(reg) == np.argmax(cont)
+    assert np.abs(h - reg).max() <= 0.05 and np.abs(h - cont).max() <= 0.05
+    x = np.zeros(100)
+    x[40] = 1.0  # the impulse response, through the package's causal convolution and through nilearn
+    events = np.array([[40 * dt], [0.0], [1.0]])
+    nl = compute_regressor(events, kind, np.arange(100) * dt, oversampling=100)[0][:, 0]
+    assert np.argmax(convolve_causal(x, h)) == np.argmax(nl)
+
+
 def test_causal_convolution_and_positive_lags_never_look_ahead():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((50, 3))
@@ -145,6 +178,38 @@ def test_bad_simulator_configuration():
         SimConfig(repeats=1)
     with pytest.raises(ValueError, match="snr"):
         SimConfig(snr=0)
+
+
+def test_every_drive_passes_the_impulse_test(small_bench):
+    """A sound that starts at frame t0 (silence before it): no drive may change before t0 — the drives
+    once used sosfiltfilt and centred smoothing windows, which respond before their cause."""
+    import dataclasses
+
+    import torch
+
+    from tempmodels.fmri.simulator import frame_drives
+
+    mel = torch.full_like(small_bench.mel, -8.0)
+    flat = mel.view(-1, mel.shape[-1])
+    t0 = flat.shape[0] // 2
+    rng = np.random.default_rng(0)
+    flat[t0:] = torch.from_numpy(rng.normal(size=(flat.shape[0] - t0, flat.shape[1])).astype(np.float32))
+    seg = small_bench.segments
+    later = seg[seg.start >= t0 * small_bench.config.mel.hop_length]  # the speakers' events start after t0 too
+    assert (later.kind == "speech").any()
+    bench = dataclasses.replace(small_bench, mel=mel, segments=later)
+    drives, fam = frame_drives(bench, SimConfig(voxels_per_family=3))
+    before = drives[:t0]
+    assert np.allclose(before, before[:1]), [f for f, moved in zip(fam, ~np.isclose(before, before[:1]).all(0)) if moved]
+    assert (np.abs(drives[t0:] - drives[:1]).max(0)[fam != "noise"][: 3 * 4] > 0).all()  # and they do respond after
+
+
+def test_modulation_voxels_have_drives_of_their_own(small_bench):
+    from tempmodels.fmri.simulator import frame_drives
+
+    drives, fam = frame_drives(small_bench, SimConfig(voxels_per_family=3))
+    mod = drives[:, fam == "modulation"]
+    assert np.abs(np.corrcoef(mod.T)[np.triu_indices(3, 1)]).max() < 0.999
 
 
 def test_energy_slope_drive_is_set_by_the_order_inside_each_tr(small_bench):

@@ -13,16 +13,24 @@ import numpy as np
 
 
 def canonical_hrf(dt: float, kind: str = "glover", length_s: float = 32.0) -> np.ndarray:
-    """nilearn's canonical HRF sampled every ``dt`` seconds from the event (t = 0), peak-normalised."""
-    from nilearn.glm.first_level import glover_hrf, spm_hrf
+    """nilearn's canonical HRF as the response to a brief event at t = 0, sampled at exact multiples
+    of ``dt`` seconds (``t = 0, dt, 2·dt, …``), peak-normalised.
 
-    if dt <= 0:
+    It is nilearn's ``compute_regressor`` of that event on a frame grid of step ``dt``, oversampled to
+    at most 10 ms. (``glover_hrf(t_r=dt, oversampling=1)`` is not: its grid is
+    ``linspace(0, 32, round(32 / dt))`` — a 1.6-s step at dt = 1.5 s — and its gamma is shifted by one
+    ``dt``, so at a TR of 1.5 s it peaked at 6.0 s, one TR after the continuous HRF's 4.5-s sample.)
+    """
+    from nilearn.glm.first_level import compute_regressor
+
+    if not np.isfinite(dt) or dt <= 0:
         raise ValueError(f"dt must be positive seconds, got {dt}")
-    makers = {"glover": glover_hrf, "spm": spm_hrf}
-    if kind not in makers:
-        raise ValueError(f"kind must be one of {sorted(makers)}, got {kind!r}")
-    # nilearn samples at t_r / oversampling; ask for dt directly
-    h = makers[kind](t_r=dt, oversampling=1, time_length=length_s, onset=0.0)
+    if kind not in ("glover", "spm"):
+        raise ValueError(f"kind must be one of ['glover', 'spm'], got {kind!r}")
+    n = int(np.ceil(length_s / dt))
+    oversampling = max(1, int(np.ceil(dt / 0.01)))
+    event = np.array([[0.0], [0.0], [1.0]])  # onset 0 s, brief, amplitude 1
+    h = compute_regressor(event, kind, np.arange(n) * dt, oversampling=oversampling)[0][:, 0]
     return (h / np.abs(h).max()).astype(np.float64)
 
 

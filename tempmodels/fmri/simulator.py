@@ -6,8 +6,8 @@ Voxel families, each driven by one known stimulus feature of the audio benchmark
   a linear function of the frames, so a TR's mean frame carries most of it;
 * ``onsets`` — the half-wave-rectified rise of energy in a band range (spectral flux): when
   something starts, which a TR average blurs;
-* ``modulation`` — the energy of the broadband envelope at syllable rates (3–8 Hz): how fast the
-  sound fluctuates, which no single frame and no average of frames holds;
+* ``modulation`` — the energy of a band range's envelope at syllable rates (3–8 Hz), one band range
+  per voxel: how fast the sound fluctuates, which no single frame and no average of frames holds;
 * ``energy slope`` — the signed rate of change of energy in a band range: its average over a TR is
   (energy at the end − energy at the start) / duration, set by the *order* of the TR's frames —
   reversing a TR flips it, and the TR's mean frame cannot see it;
@@ -17,7 +17,9 @@ Voxel families, each driven by one known stimulus feature of the audio benchmark
   (+ right, − left), set by frame order: a TR's mean frame is the same either way;
 * ``noise`` — no drive at all (their ceiling must be ≈ 0).
 
-Each drive is convolved with a canonical HRF (nilearn) at the frame rate, sampled at the end of
+Every drive is causal — filters run forward only (``sosfilt``), smoothing windows are one-sided — so
+nothing responds before its cause (the impulse test, ``tests/test_fmri.py``). Each drive is convolved
+with a canonical HRF (nilearn) at the frame rate, sampled at the end of
 every TR, z-scored, and each of ``repeats`` presentations gets its own AR(1) noise and slow drift
 (signal-to-noise ratio ``snr`` varied per voxel). Repeats give each voxel's noise ceiling.
 Deterministic from the benchmark and the configuration; cached on disk.
@@ -30,7 +32,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from scipy.signal import butter, fftconvolve, sosfiltfilt
+from scipy.signal import butter, fftconvolve, sosfilt, sosfilt_zi
 
 from ..atomic import atomic_path, config_key
 from ..entries import default_cache_dir, set_aside
@@ -38,7 +40,7 @@ from .hrf import canonical_hrf
 
 FAMILIES = ("static audio", "onsets", "modulation", "energy slope", "speaker", "noise")
 VIDEO_FAMILIES = ("luminance", "motion")
-SIM_VERSION = 2
+SIM_VERSION = 3  # 3: causal drives, independent modulation drives, the TR-exact HRF grid
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,19 @@ class SimulatedFMRI:
 def _zscore(x, axis=0):
     sd = x.std(axis=axis, keepdims=True)
     return (x - x.mean(axis=axis, keepdims=True)) / np.where(sd > 0, sd, 1)
+
+
+def _causal_smooth(x: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """A one-sided moving average: output[t] reads x[≤ t] only (a centred window reads the future);
+    the signal's first value stands in for the time before it (no start-up ramp)."""
+    w = window / window.sum()
+    padded = np.concatenate([np.full(len(w) - 1, x[0]), x])
+    return np.convolve(padded, w, mode="valid")
+
+
+def _causal_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """A forward-only IIR filter started in its steady state for the first value (no start-up transient)."""
+    return sosfilt(sos, x, zi=sosfilt_zi(sos) * x[0])[0]
 
 
 def video_drives(video, n_frames: int, frames_per_tr: int) -> dict[str, np.ndarray]:
@@ -122,19 +137,17 @@ def frame_drives(bench, cfg: SimConfig, video=None) -> tuple[np.ndarray, np.ndar
         band = energy[:, lo : lo + int(rng.integers(8, 32))].mean(axis=1)
         cols.append(np.clip(np.diff(band, prepend=band[0]), 0, None))
         fam.append("onsets")
-    env = _zscore(frames.mean(axis=1))
     sos = butter(4, [3.0, 8.0], btype="bandpass", fs=fps, output="sos")
-    mod = sosfiltfilt(sos, env) ** 2
     smooth = np.hanning(int(fps * 0.5))
-    mod = np.convolve(mod, smooth / smooth.sum(), mode="same")
-    for _ in range(k):  # modulation at syllable rates (the same drive, different noise per voxel)
-        cols.append(mod)
+    for _ in range(k):  # modulation at syllable rates of a band range's envelope: one drive per voxel
+        lo = int(rng.integers(0, n_mels - 16))
+        env = _zscore(frames[:, lo : lo + int(rng.integers(8, 32))].mean(axis=1))
+        cols.append(_causal_smooth(_causal_filter(sos, env) ** 2, smooth))
         fam.append("modulation")
     for _ in range(k):  # energy slope: signed change of (lightly smoothed) band energy
         lo = int(rng.integers(0, n_mels - 16))
         band = energy[:, lo : lo + int(rng.integers(8, 32))].mean(axis=1)
-        w = np.hanning(5)
-        band = np.convolve(band, w / w.sum(), mode="same")
+        band = _causal_smooth(band, np.hanning(5))
         cols.append(np.diff(band, prepend=band[0]))
         fam.append("energy slope")
     voices = sorted(v for v in bench.segments.voice.dropna().unique() if v)
