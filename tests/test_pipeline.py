@@ -191,24 +191,6 @@ def test_failed_run_writes_no_stamp(tmp_path):
     assert not (out / ".stamps" / "01_toy.json").exists()
 
 
-def test_sigkill_partial_is_removed_by_the_next_run(tmp_path):
-    """SIGKILL cannot be caught: the partial notebook stays until the next run removes it."""
-    profiles = tmp_path / "profiles.yml"
-    profiles.write_text(yaml.safe_dump({"quick": {}}))
-    out = tmp_path / "out"
-    out.mkdir()
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
-                          text=True).stdout.strip()
-    left = out / f".01_toy.ipynb.{dead}.abc123xy.partial.ipynb"  # what a killed run leaves
-    left.write_text("{}")
-    nb = _toy_notebook(tmp_path / "01_toy.ipynb")
-    run = subprocess.run([sys.executable, "-m", "tempmodels.execute", str(nb), "--profiles", str(profiles),
-                          "--out", str(out), "--failed", str(tmp_path / "failed")], cwd=tmp_path,
-                         capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    assert f"removed {left.name}" in run.stdout and not left.exists() and (out / "01_toy.ipynb").is_file()
-
-
 def test_sigterm_mid_run_leaves_no_partial_notebook(tmp_path):
     """`kill` during execution: the last good output stays, no half-written file is left."""
     import signal

@@ -1,0 +1,193 @@
+"""Results and the words a verdict may use: reference-row names, convergence, gap shares, paired
+differences with a block-bootstrap confidence interval.
+
+* **Names** of the reference rows every table carries are defined here once.
+* **Convergence** has one definition: a run is *still improving* when its best validation epoch is
+  the last epoch it trained and it trained for the whole budget (early stopping did not end it).
+* **Gap share**: ``(encoder − floor) / (PCA-d − floor)`` per seed on any metric — 0 is the TR-mean
+  floor, 1 what the optimal linear code of the same size reaches.
+* **Paired differences**: two encoders scored on the *same* test units (TRs or sentences) and seeds.
+  The difference per unit is averaged over seeds and units; its 95 % CI comes from a block
+  bootstrap over contiguous units (blocks of ``block`` units, at least the HRF's length for fMRI, so
+  that autocorrelated neighbours are resampled together), the same blocks for every seed. A verdict
+  says *better* or *worse* only when the CI excludes zero; otherwise *no difference detected at this
+  budget*. "Same sign in every seed" is reported beside it, never instead of it.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+ORACLE = "oracle"
+FLOOR = "floor (TR mean)"
+PCA = "PCA-d"
+FLAT = "flat linear"
+REFERENCE_ROWS = (ORACLE, FLOOR, PCA, FLAT)
+
+#: metrics where smaller is better; every other metric is higher-is-better
+LOWER_IS_BETTER = frozenset({"test_mse", "wer", "flow_epe", "best_val_loss", "teacher_gap", "audio_mse", "video_mse",
+                             "fmri_mse"})
+
+BETTER, WORSE, NO_DIFFERENCE = "better", "worse", "no difference detected at this budget"
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric not in LOWER_IS_BETTER
+
+
+# ----------------------------------------------------------------------------------------- convergence
+def still_improving(history: pd.DataFrame, epochs: int, patience: int | None = None) -> bool:
+    """True when the run's best validation epoch is its last one and it used the whole budget of
+    ``epochs``: it stopped because the budget ended, not because it had converged."""
+    if history.empty:
+        raise ValueError("an empty history has no best epoch")
+    best = int(history.epoch[history.val_loss.idxmin()])
+    last = int(history.epoch.iloc[-1])
+    return last >= epochs and best == last
+
+
+def convergence(histories: pd.DataFrame, epochs: int) -> pd.DataFrame:
+    """Per encoder × seed: best epoch, epochs trained, still improving (one definition, above)."""
+    rows = []
+    for (enc, seed), h in histories.groupby(["encoder", "seed"], sort=False):
+        h = h.sort_values("epoch")
+        rows.append({"encoder": enc, "seed": seed, "best_epoch": int(h.epoch[h.val_loss.idxmin()]),
+                     "epochs_trained": int(h.epoch.iloc[-1]), "still_improving": still_improving(h, epochs)})
+    return pd.DataFrame(rows, columns=["encoder", "seed", "best_epoch", "epochs_trained", "still_improving"])
+
+
+def unconverged(histories: pd.DataFrame, epochs: int) -> list[str]:
+    """Encoders still improving at the end of the budget in at least one seed (a ranking must name them)."""
+    c = convergence(histories, epochs)
+    return list(dict.fromkeys(c.encoder[c.still_improving]))
+
+
+# ------------------------------------------------------------------------------------------- gap share
+def _reference_value(reference: pd.DataFrame, name: str, metric: str) -> float:
+    v = reference[(reference.encoder == name) & (reference.metric == metric)].value
+    if v.empty:
+        raise KeyError(f"reference row {name!r} has no {metric!r}; have {sorted(set(reference.encoder))}")
+    return float(v.iloc[0])
+
+
+def gap_share(results: pd.DataFrame, reference: pd.DataFrame, metric: str = "test_mse") -> pd.DataFrame:
+    """Per encoder: mean, sd and n over seeds of the share of the floor→PCA-d gap closed on ``metric``."""
+    floor, pca = _reference_value(reference, FLOOR, metric), _reference_value(reference, PCA, metric)
+    if pca == floor:
+        raise ValueError(f"floor and PCA-d coincide on {metric!r}: no gap to measure against")
+    r = results[(results.metric == metric) & (results.seed >= 0)].copy()
+    r["share"] = (r.value - floor) / (pca - floor)
+    g = r.groupby("encoder", sort=False).share
+    return pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1).fillna(0.0), "n": g.size()})
+
+
+def gap_table(results: pd.DataFrame, reference: pd.DataFrame,
+              metrics=("test_mse", "temporal_detail_r", "reversed_detail_r", "stoi")) -> pd.DataFrame:
+    """encoder x metric table of 'share ± sd' of the floor→PCA-d gap closed (1.00 = PCA-d); a metric
+    that the results or the reference rows lack is left out, and none in common is an error."""
+    shared = [m for m in metrics if m in set(reference.metric) and m in set(results.metric)]
+    if not shared:
+        raise KeyError(f"no metric of {list(metrics)} is in both the results ({sorted(set(results.metric))}) and "
+                       f"the reference rows ({sorted(set(reference.metric))})")
+    cols, idx = {}, None
+    for m in shared:
+        s = gap_share(results, reference, m)
+        cols[f"{m}: share of gap"] = [f"{a:.2f} ± {b:.2f}" if n > 1 else f"{a:.2f}"
+                                     for a, b, n in zip(s["mean"], s["sd"], s["n"])]
+        idx = s.index
+    return pd.DataFrame(cols, index=idx)
+
+
+def position(share: float) -> str:
+    """Words for a share of the floor→PCA-d gap."""
+    if share < 0:
+        return f"worse than the TR-mean floor (share {share:+.2f})"
+    if share > 1:
+        return f"beyond PCA-d (share {share:.2f})"
+    return f"closes {100 * share:.0f} % of the floor→PCA-d gap"
+
+
+# ---------------------------------------------------------------------------------- paired statistics
+@dataclass(frozen=True)
+class Paired:
+    """A paired comparison of ``a`` against ``b`` on one metric (difference = a − b, in its units)."""
+
+    metric: str
+    difference: float
+    ci_low: float
+    ci_high: float
+    verdict: str
+    same_sign_every_seed: bool
+    seeds: int
+    units: int
+    block: int
+
+    def text(self, digits: int = 3) -> str:
+        return (f"{self.difference:+.{digits}f} [95 % CI {self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]: "
+                f"{self.verdict}")
+
+
+def block_bootstrap_means(x: np.ndarray, block: int, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """Bootstrap replicates of the mean of ``x`` (seeds × units), resampling contiguous blocks of units
+    (moving blocks, the same for every seed): ``n_boot`` means."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim == 1:
+        x = x[None]
+    n = x.shape[1]
+    if n < 2:
+        raise ValueError(f"a bootstrap needs at least 2 units, got {n}")
+    if not 1 <= block <= n:
+        raise ValueError(f"block must be between 1 and the {n} units, got {block}")
+    rng = np.random.default_rng(seed)
+    per_unit = x.mean(0)
+    starts = np.arange(n - block + 1)
+    k = -(-n // block)  # blocks per replicate, cut back to n units
+    picks = rng.choice(starts, size=(n_boot, k))
+    idx = (picks[:, :, None] + np.arange(block)[None, None]).reshape(n_boot, -1)[:, :n]
+    return per_unit[idx].mean(1)
+
+
+def verdict(ci_low: float, ci_high: float, higher_better: bool = True) -> str:
+    """The word a CI allows: better / worse only when it excludes zero."""
+    if ci_low > 0:
+        return BETTER if higher_better else WORSE
+    if ci_high < 0:
+        return WORSE if higher_better else BETTER
+    return NO_DIFFERENCE
+
+
+def paired(a: np.ndarray, b: np.ndarray, metric: str, block: int = 1, n_boot: int = 2000, seed: int = 0,
+           higher_better: bool | None = None) -> Paired:
+    """Compare per-unit scores ``a`` and ``b`` (seeds × units, the same seeds and units in the same order;
+    e.g. per-TR squared error of two encoders on the test block) by their paired difference."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.ndim == 1:
+        a, b = a[None], b[None]
+    if a.shape != b.shape:
+        raise ValueError(f"paired scores must have the same (seeds, units) shape, got {a.shape} and {b.shape}")
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        raise ValueError(f"paired scores of {metric!r} hold NaN or inf")
+    hib = higher_is_better(metric) if higher_better is None else higher_better
+    d = a - b
+    boots = block_bootstrap_means(d, block, n_boot, seed)
+    lo, hi = np.percentile(boots, [2.5, 97.5])
+    per_seed = d.mean(1)
+    same = bool((per_seed > 0).all() or (per_seed < 0).all())
+    return Paired(metric, float(d.mean()), float(lo), float(hi), verdict(lo, hi, hib), same, d.shape[0], d.shape[1],
+                  block)
+
+
+def paired_rows(comparisons: dict[str, Paired]) -> pd.DataFrame:
+    """One row per named comparison, for a table."""
+    return pd.DataFrame([{"comparison": k, **asdict(p)} for k, p in comparisons.items()]).set_index("comparison")
+
+
+# ---------------------------------------------------------------------------------- per-unit scores
+def per_tr_squared_error(recon, target) -> np.ndarray:
+    """Mean squared error of each TR, (TR, ...) -> (TR,)."""
+    r, t = np.asarray(recon, dtype=np.float64), np.asarray(target, dtype=np.float64)
+    if r.shape != t.shape:
+        raise ValueError(f"reconstruction {r.shape} and target {t.shape} differ")
+    return ((r - t) ** 2).reshape(len(r), -1).mean(1)

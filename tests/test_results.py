@@ -1,0 +1,98 @@
+"""The results module: known answers for convergence, gap shares, the block bootstrap and the words."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from tempmodels import results as R
+
+
+def _hist(vals):
+    return pd.DataFrame({"epoch": range(1, len(vals) + 1), "val_loss": vals})
+
+
+@pytest.mark.parametrize("vals, epochs, expected", [
+    ([3, 2, 1], 3, True),          # best at the last epoch of the budget: still improving
+    ([3, 1, 2], 3, False),         # best earlier
+    ([3, 2, 1], 5, False),         # stopped early (patience) before the budget: converged by that rule
+    ([1], 1, True)])
+def test_still_improving_has_one_definition(vals, epochs, expected):
+    assert R.still_improving(_hist(vals), epochs) is expected
+
+
+def test_convergence_table_and_unconverged_names():
+    h = pd.concat([_hist([3, 2, 1]).assign(encoder="a", seed=0), _hist([3, 1, 2]).assign(encoder="a", seed=1),
+                   _hist([2, 1, 3]).assign(encoder="b", seed=0)])
+    c = R.convergence(h, epochs=3)
+    assert c.best_epoch.tolist() == [3, 2, 2] and c.still_improving.tolist() == [True, False, False]
+    assert R.unconverged(h, 3) == ["a"]
+
+
+def test_gap_share_known_answer():
+    ref = pd.DataFrame([{"encoder": R.FLOOR, "metric": "test_mse", "value": 1.0},
+                        {"encoder": R.PCA, "metric": "test_mse", "value": 0.5}])
+    res = pd.DataFrame([{"encoder": "e", "seed": s, "metric": "test_mse", "value": v} for s, v in ((0, 0.75), (1, 0.5))])
+    s = R.gap_share(res, ref)
+    assert s.loc["e", "mean"] == pytest.approx(0.75) and s.loc["e", "n"] == 2
+    assert R.gap_table(res, ref).iloc[0, 0] == "0.75 ± 0.35"
+
+
+def test_gap_table_with_no_shared_metric_says_so():
+    """It failed with an unbound variable."""
+    ref = pd.DataFrame([{"encoder": R.FLOOR, "metric": "wer", "value": 1.0}])
+    res = pd.DataFrame([{"encoder": "e", "seed": 0, "metric": "test_mse", "value": 0.5}])
+    with pytest.raises(KeyError, match="no metric of"):
+        R.gap_table(res, ref)
+
+
+def test_constant_difference_has_a_zero_width_ci():
+    a = np.full((3, 50), 2.0)
+    p = R.paired(a, a - 0.5, "temporal_detail_r", block=5)
+    assert p.difference == pytest.approx(0.5) and p.ci_low == pytest.approx(0.5) and p.ci_high == pytest.approx(0.5)
+    assert p.verdict == R.BETTER and p.same_sign_every_seed
+
+
+def test_identical_encoders_show_no_difference_and_words_follow_the_ci():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(3, 200))
+    assert R.paired(a, a, "test_mse").verdict == R.NO_DIFFERENCE
+    b = a + rng.normal(scale=0.1, size=a.shape)
+    p = R.paired(a, b, "test_mse", block=10)
+    assert p.ci_low < 0 < p.ci_high and p.verdict == R.NO_DIFFERENCE
+    lower = R.paired(a - 1.0, a, "test_mse", block=10)  # a lower MSE is better
+    assert lower.verdict == R.BETTER and R.paired(a + 1.0, a, "test_mse").verdict == R.WORSE
+
+
+def test_blocks_widen_the_ci_under_autocorrelation():
+    """Differences that drift slowly over neighbouring TRs: resampling single TRs understates the
+    uncertainty; blocks of the correlation length do not."""
+    rng = np.random.default_rng(1)
+    n = 600
+    drift = np.convolve(rng.normal(size=n + 59), np.ones(60) / np.sqrt(60), mode="valid")
+    d = (0.05 + drift)[None]
+    iid = R.paired(d, np.zeros_like(d), "r", block=1)
+    blocked = R.paired(d, np.zeros_like(d), "r", block=60)
+    assert (blocked.ci_high - blocked.ci_low) > 2 * (iid.ci_high - iid.ci_low)
+
+
+def test_same_sign_in_every_seed_is_a_column_not_the_verdict():
+    a = np.array([[1.0, 1.1, 0.9, 1.0], [1.2, 0.8, 1.1, 1.0]])
+    b = a - np.array([[0.01, -0.02, 0.03, 0.0], [0.05, -0.04, 0.0, 0.01]])
+    p = R.paired(a, b, "r", block=2)
+    assert p.same_sign_every_seed and p.verdict == R.NO_DIFFERENCE
+
+
+@pytest.mark.parametrize("a, b, block, match", [
+    (np.ones((2, 5)), np.ones((2, 4)), 1, "same \\(seeds, units\\) shape"),
+    (np.array([[np.nan, 1.0]]), np.ones((1, 2)), 1, "NaN or inf"),
+    (np.ones((1, 5)), np.ones((1, 5)), 9, "block must be between 1 and the 5 units"),
+    (np.ones((1, 1)), np.ones((1, 1)), 1, "at least 2 units")])
+def test_bad_paired_input_is_named(a, b, block, match):
+    with pytest.raises(ValueError, match=match):
+        R.paired(a, b, "r", block=block)
+
+
+def test_bootstrap_is_deterministic_and_per_tr_error():
+    x = np.arange(40.0)[None]
+    assert np.array_equal(R.block_bootstrap_means(x, 4, 100, seed=3), R.block_bootstrap_means(x, 4, 100, seed=3))
+    assert R.per_tr_squared_error(np.ones((2, 3, 4)), np.zeros((2, 3, 4))).tolist() == [1.0, 1.0]
+    assert "better" in R.paired(np.ones((1, 4)) * 2, np.ones((1, 4)), "r").text()
