@@ -1,8 +1,9 @@
 """Writes that are all-or-nothing: a result appears under its final name only when complete.
 
 A failed or interrupted run leaves the previous good file (or nothing), never a half-written one.
-The temporary file is named ``.<name>.<pid>.<random>.partial<suffix>``: a process killed outright
-(SIGKILL) leaves it behind, and :func:`clean_partials` removes those whose process is gone. A
+The temporary file is named ``.<name>.<host>-<pid>.<random>.partial<suffix>``: a process killed
+outright (SIGKILL) leaves it behind, and :func:`clean_partials` removes those of this host whose
+process is gone (a folder shared by several machines keeps the others' partials). A
 finished file gets the permissions of any file made under the process's umask (``mkstemp`` alone
 would leave it readable by its owner only), so a shared cache or book is readable by others.
 """
@@ -13,11 +14,16 @@ import hashlib
 import json
 import os
 import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-_PARTIAL = re.compile(r"^\..+\.(\d+)\.[^.]+\.partial")
+_PARTIAL = re.compile(r"^\..+\.([A-Za-z0-9_]+)-(\d+)\.[^.]+\.partial")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_]", "_", socket.gethostname()) or "host"
 
 
 def umask() -> int:
@@ -37,7 +43,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``final``; rename it over ``final`` only if the block succeeds."""
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{os.getpid()}.", suffix=f".partial{final.suffix}",
+    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.{_host()}-{os.getpid()}.", suffix=f".partial{final.suffix}",
                                dir=final.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -68,7 +74,7 @@ def clean_partials(folder: str | os.PathLike) -> list[Path]:
         return removed
     for f in folder.iterdir():
         m = _PARTIAL.match(f.name)
-        if m and f.is_file() and not _alive(int(m.group(1))):
+        if m and m.group(1) == _host() and f.is_file() and not _alive(int(m.group(2))):
             f.unlink(missing_ok=True)
             removed.append(f)
     return removed

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from .atomic import atomic_path, clean_partials, hash_package_source
+from .atomic import atomic_path, clean_partials
 from . import loaded, timing
 from .params import ParameterError, validate
 
@@ -108,20 +108,26 @@ def execute(notebook: Path, out_dir: Path, params: dict, failed_dir: Path, kerne
     return final
 
 
-def chapter_key(notebook: Path, profile: str, params: dict, modules: list[str] | None = None) -> str:
+def source_snapshot() -> dict[str, str]:
+    """SHA-256 of every package module now, by repository-relative path (taken before a chapter runs,
+    so that an edit during its run is not credited to its output)."""
+    package = REPO / "tempmodels"
+    return {str(f.relative_to(REPO)): hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(package.rglob("*.py"))}
+
+
+def chapter_key(notebook: Path, profile: str, params: dict, modules: list[str] | None = None,
+                sources: dict[str, str] | None = None, notebook_bytes: bytes | None = None) -> str:
     """Content key of what an executed chapter depends on (see the module docstring): with ``modules``
     (the package files its kernel loaded, :mod:`tempmodels.loaded`) only those files' source, else the
-    whole package's."""
+    whole package's. ``sources`` and ``notebook_bytes``: the snapshot taken before execution (default:
+    the files as they are now)."""
     from .audio.benchmark import DATA_VERSION, espeak_version
 
+    sources = source_snapshot() if sources is None else sources
     h = hashlib.sha256()
-    h.update(Path(notebook).read_bytes())
-    if modules is None:
-        hash_package_source(h)
-    else:
-        for rel in sorted(modules):
-            f = REPO / rel
-            h.update(rel.encode() + b"\0" + (f.read_bytes() if f.is_file() else b"<missing>"))
+    h.update(Path(notebook).read_bytes() if notebook_bytes is None else notebook_bytes)
+    for rel in sorted(sources if modules is None else modules):
+        h.update(rel.encode() + b"\0" + sources.get(rel, "<missing>").encode())
     pyproject = REPO / "pyproject.toml"
     if pyproject.is_file():
         h.update(pyproject.read_bytes())
@@ -155,9 +161,10 @@ def up_to_date(notebook: Path, out_dir: Path, profile: str, params: dict) -> boo
     return stamp.get("key") == chapter_key(notebook, profile, params, modules)
 
 
-def write_stamp(notebook: Path, out_dir: Path, profile: str, params: dict, modules: list[str] | None) -> str:
-    """Record what the chapter was executed from; returns its key."""
-    key = chapter_key(notebook, profile, params, modules)
+def write_stamp(notebook: Path, out_dir: Path, profile: str, params: dict, modules: list[str] | None,
+                sources: dict[str, str] | None = None, notebook_bytes: bytes | None = None) -> str:
+    """Record what the chapter was executed from (the snapshot taken before it ran); returns its key."""
+    key = chapter_key(notebook, profile, params, modules, sources, notebook_bytes)
     with atomic_path(_stamp_path(out_dir, notebook)) as tmp:
         tmp.write_text(json.dumps({"key": key, "profile": profile, "params": params, "modules": modules},
                                   indent=1, default=str))
@@ -217,17 +224,22 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             print(f"== {nb.name}  profile={args.profile}  params={params}", flush=True)
             start = time.time()
+            sources, nb_bytes = source_snapshot(), nb.read_bytes()
             modules_file = timings.parent / f".modules-{nb.stem}-{os.getpid()}.json"
+            saved_modules_env = os.environ.get(loaded.ENV)
             os.environ[loaded.ENV] = str(modules_file)
             try:
                 out = execute(nb.resolve(), out_dir, params, args.failed.resolve())
             finally:
-                os.environ.pop(loaded.ENV, None)
+                if saved_modules_env is None:
+                    os.environ.pop(loaded.ENV, None)
+                else:
+                    os.environ[loaded.ENV] = saved_modules_env
             timing.record("chapter", time.time() - start, name=nb.stem, start=start)
             modules = loaded.read(modules_file)
             modules_file.unlink(missing_ok=True)
             # a kernel that never imported the package depends on none of it; an unreadable list on all of it
-            write_stamp(nb, out_dir, args.profile, params, modules)
+            write_stamp(nb, out_dir, args.profile, params, modules, sources, nb_bytes)
             print(f"   wrote {out}", flush=True)
     finally:
         if saved is None:

@@ -8,8 +8,9 @@ differences with a block-bootstrap confidence interval.
   floor, 1 what the optimal linear code of the same size reaches.
 * **Paired differences**: two encoders scored on the *same* test units (TRs or sentences) and seeds.
   The difference per unit is averaged over seeds and units; its 95 % CI comes from a block
-  bootstrap over contiguous units (blocks of ``block`` units, at least the HRF's length for fMRI, so
-  that autocorrelated neighbours are resampled together), the same blocks for every seed. A verdict
+  bootstrap over contiguous units (circular blocks of ``block`` units, at least the HRF's length for
+  fMRI, so that autocorrelated neighbours are resampled together; at least four blocks must fit), the
+  same blocks for every seed. A verdict
   says *better* or *worse* only when the CI excludes zero; otherwise *no difference detected at this
   budget*. "Same sign in every seed" is reported beside it, never instead of it.
 """
@@ -129,23 +130,28 @@ class Paired:
                 f"{self.verdict}")
 
 
+MIN_BLOCKS = 4
+
+
 def block_bootstrap_means(x: np.ndarray, block: int, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
     """Bootstrap replicates of the mean of ``x`` (seeds × units), resampling contiguous blocks of units
-    (moving blocks, the same for every seed): ``n_boot`` means."""
+    (circular blocks, so every unit is equally likely; the same blocks for every seed): ``n_boot`` means.
+    At least :data:`MIN_BLOCKS` blocks must fit in the units: with fewer, the replicates are too alike
+    and the interval far too narrow."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[None]
     n = x.shape[1]
     if n < 2:
         raise ValueError(f"a bootstrap needs at least 2 units, got {n}")
-    if not 1 <= block <= n:
-        raise ValueError(f"block must be between 1 and the {n} units, got {block}")
+    if block < 1 or n < MIN_BLOCKS * block:
+        raise ValueError(f"block must be between 1 and {n // MIN_BLOCKS} for {n} units (at least {MIN_BLOCKS} "
+                         f"blocks), got {block}")
     rng = np.random.default_rng(seed)
     per_unit = x.mean(0)
-    starts = np.arange(n - block + 1)
     k = -(-n // block)  # blocks per replicate, cut back to n units
-    picks = rng.choice(starts, size=(n_boot, k))
-    idx = (picks[:, :, None] + np.arange(block)[None, None]).reshape(n_boot, -1)[:, :n]
+    starts = rng.integers(0, n, size=(n_boot, k))
+    idx = ((starts[:, :, None] + np.arange(block)[None, None]) % n).reshape(n_boot, -1)[:, :n]
     return per_unit[idx].mean(1)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import random
 import time
 import warnings
@@ -113,13 +114,36 @@ def evaluate_parts(model: nn.Module, x: torch.Tensor, batch_size: int = 256) -> 
 _CHECKPOINT_FIELDS = ("model", "optimizer", "scheduler", "rng_torch", "rng_numpy", "rng_python", "state")
 
 
+def _loss_identity(loss_fn) -> str | None:
+    """What a custom loss computes, for a checkpoint's fingerprint: its ``cache_tag`` (e.g. the
+    distillation teacher's digest). A loss without one cannot say what it is: its checkpoints are
+    never resumed (the process-specific name below never matches), rather than resumed wrongly."""
+    if loss_fn is None:
+        return None
+    tag = getattr(loss_fn, "cache_tag", None)
+    return str(tag) if tag else f"{type(loss_fn).__qualname__}@{id(loss_fn)}:{os.getpid()}"
+
+
+def _probe_digest(model: nn.Module, probe: torch.Tensor) -> str:
+    """The model's eval-mode output on a few real TRs (a forward that differs with the same layers and
+    weights — a positional encoding on or off — differs here); no state or random stream is touched."""
+    was_training = model.training
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        model.eval()
+        out = model(probe)
+    model.train(was_training)
+    return entries.tensors_digest(out if isinstance(out, torch.Tensor) else torch.cat([o.flatten() for o in out]))
+
+
 def _checkpoint_fingerprint(model: nn.Module, train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
                             loss_fn) -> dict:
-    """What a checkpoint was made from: the configuration, the data (train and validation TRs), the
-    model tree with its initial weights, the loss, and the code and library versions."""
-    return {"config": asdict(cfg), "n_train": len(train_x), "data": entries.tensors_digest(train_x, val_x),
-            "model": entries.module_digest(model), "loss": getattr(loss_fn, "__qualname__", repr(loss_fn)),
-            "code": entries.code_fingerprint()}
+    """What a checkpoint was made from: the configuration (the device by its type, so ranks on cuda:0
+    and cuda:1 agree), the data (train and validation TRs), the model tree with its initial weights and
+    its output on a probe, the loss, and the code and library versions."""
+    config = {**asdict(cfg), "device": torch.device(cfg.device).type}
+    return {"config": config, "n_train": len(train_x), "data": entries.tensors_digest(train_x, val_x),
+            "model": entries.module_digest(model), "probe": _probe_digest(model, train_x[:4]),
+            "loss": _loss_identity(loss_fn), "code": entries.code_fingerprint()}
 
 
 def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
@@ -169,26 +193,37 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     if world > 1:
         ddp_model = nn.parallel.DistributedDataParallel(model)
 
+    amp_dtype = PRECISIONS[cfg.precision]
+    device_type = torch.device(cfg.device).type
+    scaler = torch.amp.GradScaler(device_type, enabled=cfg.precision == "fp16")
     state = {"epoch": 0, "history": [], "best_val": float("inf"), "best_epoch": -1, "best_state": None,
              "bad_epochs": 0, "done": False}
     resumed_from = None
     ckpt = Path(checkpoint) if checkpoint else None
     fingerprint = _checkpoint_fingerprint(model, train_x, val_x, cfg, loss_fn) if ckpt is not None else None
-    saved = entries.load_or_set_aside(ckpt, fingerprint, _CHECKPOINT_FIELDS, what="checkpoint",
-                                      move=rank == 0) if ckpt is not None else None
+    saved = None
+    if ckpt is not None:
+        # rank 0 decides (and moves a damaged or stale file aside); the others follow, so every rank resumes
+        # from the same epoch or none does
+        if rank == 0:
+            saved = entries.load_or_set_aside(ckpt, fingerprint, _CHECKPOINT_FIELDS, what="checkpoint")
+        if world > 1:
+            resume = [saved is not None]
+            dist.broadcast_object_list(resume, src=0)
+            if rank != 0 and resume[0]:  # rank 0 checked the fingerprint; the checksum is checked again here
+                saved = entries.load(ckpt, None, _CHECKPOINT_FIELDS)
     if saved is not None:
         model.load_state_dict(saved["model"])
         opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
+        if "scaler" in saved:
+            scaler.load_state_dict(saved["scaler"])
         torch.set_rng_state(saved["rng_torch"])
         np.random.set_state(saved["rng_numpy"])
         random.setstate(saved["rng_python"])
         state = saved["state"]
         resumed_from = state["epoch"]
 
-    amp_dtype = PRECISIONS[cfg.precision]
-    device_type = torch.device(cfg.device).type
-    scaler = torch.amp.GradScaler(device_type, enabled=cfg.precision == "fp16")
     bar = tqdm(total=cfg.epochs, initial=state["epoch"], desc=desc, disable=not progress or rank != 0, leave=False)
     while not state["done"] and state["epoch"] < cfg.epochs:
         epoch = state["epoch"]
@@ -230,7 +265,8 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
         if ckpt is not None and rank == 0:
             entries.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                           "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state(),
-                          "rng_python": random.getstate(), "state": state}, ckpt, fingerprint)
+                          "rng_python": random.getstate(), "state": state, "scaler": scaler.state_dict()}, ckpt,
+                         fingerprint)
         if world > 1:
             dist.barrier()
         bar.update(1)

@@ -41,5 +41,5 @@ def pytest_terminal_summary(terminalreporter):
     if not _chapters or not path:
         return
     for nb, (start, end) in _chapters.items():
-        timing.record("chapter", end - start, name=os.path.basename(nb).removesuffix(".ipynb"), start=start)
+        timing.record("chapter", end - start, name=os.path.basename(nb).removesuffix(".ipynb"), start=start, t=end)
     terminalreporter.write_line(timing.report(path, "where the time went, nbval (quick profile)"))

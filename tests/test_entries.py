@@ -76,13 +76,16 @@ def test_finished_files_respect_the_umask(tmp_path, mask, mode):
 def test_partials_of_dead_writers_are_cleaned(tmp_path):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    left = tmp_path / f".ch.ipynb.{dead}.k3j2_x9a.partial.ipynb"
-    live = tmp_path / f".ch.ipynb.{os.getpid()}.abcdefgh.partial.ipynb"
+    from tempmodels.atomic import _host
+
+    left = tmp_path / f".ch.ipynb.{_host()}-{dead}.k3j2_x9a.partial.ipynb"
+    live = tmp_path / f".ch.ipynb.{_host()}-{os.getpid()}.abcdefgh.partial.ipynb"
+    elsewhere = tmp_path / f".ch.ipynb.otherhost-{dead}.abcdefgh.partial.ipynb"  # another machine's writer
     other = tmp_path / "ch.ipynb"
-    for f in (left, live, other):
+    for f in (left, live, elsewhere, other):
         f.write_text("{}")
     assert clean_partials(tmp_path) == [left]
-    assert not left.exists() and live.exists() and other.exists()
+    assert not left.exists() and live.exists() and elsewhere.exists() and other.exists()
 
 
 def test_killed_writer_leaves_a_partial_that_the_next_run_removes(tmp_path):

@@ -223,7 +223,9 @@ def test_sigkill_partial_is_removed_by_the_next_run(tmp_path):
     out.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    left = out / f".01_toy.ipynb.{dead}.abc123xy.partial.ipynb"  # what a killed run leaves
+    from tempmodels.atomic import _host
+
+    left = out / f".01_toy.ipynb.{_host()}-{dead}.abc123xy.partial.ipynb"  # what a killed run leaves
     left.write_text("{}")
     nb = _toy_notebook(tmp_path / "01_toy.ipynb")
     run = subprocess.run([sys.executable, "-m", "tempmodels.execute", str(nb), "--profiles", str(profiles),
@@ -257,3 +259,32 @@ def test_a_chapter_reexecutes_only_when_a_module_it_loaded_changed(tmp_path, mon
             assert (len(calls) > before) == reruns, f"touching {rel}"
         finally:
             f.write_bytes(original)
+
+
+def test_an_edit_during_a_chapters_run_is_not_credited_to_it(tmp_path, monkeypatch):
+    """The stamp is keyed on the sources as they were when the chapter started: a module edited while
+    the chapter ran makes the next build re-execute it."""
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(yaml.safe_dump({"quick": {}}))
+    out = tmp_path / "out"
+    nb = _toy_notebook(tmp_path / "01_toy.ipynb", body="import tempmodels.splits\nprint(n)")
+    args = [str(nb), "--profiles", str(profiles), "--out", str(out), "--failed", str(tmp_path / "failed"),
+            "--timings", str(tmp_path / "t.jsonl")]
+    f = REPO / "tempmodels" / "splits.py"
+    original = f.read_bytes()
+    real = execute.execute
+
+    def edit_while_running(*a, **k):
+        res = real(*a, **k)
+        f.write_bytes(original + b"\n# edited during the run\n")
+        return res
+
+    calls = _counting_execute(monkeypatch)
+    try:
+        monkeypatch.setattr(execute, "execute", edit_while_running)
+        execute.main(args)
+        monkeypatch.setattr(execute, "execute", lambda nb, *a, **k: calls.append(nb.name) or real(nb, *a, **k))
+        execute.main(args)
+        assert calls == ["01_toy.ipynb"], "the edited module's chapter must run again"
+    finally:
+        f.write_bytes(original)

@@ -67,24 +67,25 @@ def test_blocks_widen_the_ci_under_autocorrelation():
     uncertainty; blocks of the correlation length do not."""
     rng = np.random.default_rng(1)
     n = 600
-    drift = np.convolve(rng.normal(size=n + 59), np.ones(60) / np.sqrt(60), mode="valid")
+    drift = np.convolve(rng.normal(size=n + 49), np.ones(50) / np.sqrt(50), mode="valid")
     d = (0.05 + drift)[None]
     iid = R.paired(d, np.zeros_like(d), "r", block=1)
-    blocked = R.paired(d, np.zeros_like(d), "r", block=60)
+    blocked = R.paired(d, np.zeros_like(d), "r", block=50)
     assert (blocked.ci_high - blocked.ci_low) > 2 * (iid.ci_high - iid.ci_low)
 
 
 def test_same_sign_in_every_seed_is_a_column_not_the_verdict():
     a = np.array([[1.0, 1.1, 0.9, 1.0], [1.2, 0.8, 1.1, 1.0]])
     b = a - np.array([[0.01, -0.02, 0.03, 0.0], [0.05, -0.04, 0.0, 0.01]])
-    p = R.paired(a, b, "r", block=2)
+    p = R.paired(a, b, "r", block=1)
     assert p.same_sign_every_seed and p.verdict == R.NO_DIFFERENCE
 
 
 @pytest.mark.parametrize("a, b, block, match", [
     (np.ones((2, 5)), np.ones((2, 4)), 1, "same \\(seeds, units\\) shape"),
     (np.array([[np.nan, 1.0]]), np.ones((1, 2)), 1, "NaN or inf"),
-    (np.ones((1, 5)), np.ones((1, 5)), 9, "block must be between 1 and the 5 units"),
+    (np.ones((1, 5)), np.ones((1, 5)), 9, "block must be between 1 and 1 for 5 units"),
+    (np.ones((1, 12)), np.ones((1, 12)), 12, "at least 4 blocks"),  # one block: a zero-width CI, a false verdict
     (np.ones((1, 1)), np.ones((1, 1)), 1, "at least 2 units")])
 def test_bad_paired_input_is_named(a, b, block, match):
     with pytest.raises(ValueError, match=match):
@@ -94,5 +95,6 @@ def test_bad_paired_input_is_named(a, b, block, match):
 def test_bootstrap_is_deterministic_and_per_tr_error():
     x = np.arange(40.0)[None]
     assert np.array_equal(R.block_bootstrap_means(x, 4, 100, seed=3), R.block_bootstrap_means(x, 4, 100, seed=3))
+    assert abs(R.block_bootstrap_means(x, 4, 4000).mean() - x.mean()) < 0.3  # circular blocks: unbiased
     assert R.per_tr_squared_error(np.ones((2, 3, 4)), np.zeros((2, 3, 4))).tolist() == [1.0, 1.0]
     assert "better" in R.paired(np.ones((1, 4)) * 2, np.ones((1, 4)), "r").text()

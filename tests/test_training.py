@@ -126,6 +126,45 @@ def test_checkpoint_made_from_other_inputs_is_set_aside_and_trained_again(tmp_pa
     assert len(list(tmp_path.glob("run.pt.stale-*"))) == 1
 
 
+def test_a_forward_that_differs_with_the_same_layers_is_another_checkpoint(tmp_path):
+    """A positional encoding on or off: same module tree text, same weights, another forward."""
+    from tempmodels.encoders import TemporalTransformer
+
+    def build(pos):
+        return lambda: Autoencoder(TemporalTransformer(128, 64, 16, width=16, nhead=2, layers=1, ff=32, positional=pos),
+                                   MelDecoder(16, channels=16))
+
+    x, v = _data(), _data(16, seed=1)
+    cfg = TrainConfig(epochs=2, batch_size=8, seed=1)
+    ckpt = tmp_path / "run.pt"
+    fit(build("sinusoidal"), x, v, cfg, checkpoint=ckpt, progress=False)
+    with pytest.warns(UserWarning, match="checkpoint stale"):
+        res = fit(build("none"), x, v, cfg, checkpoint=ckpt, progress=False)
+    assert res.resumed_from is None
+
+
+def test_a_custom_loss_resumes_only_when_it_says_what_it_is(tmp_path):
+    x, v = _data(), _data(16, seed=1)
+    cfg = TrainConfig(epochs=2, batch_size=8, seed=1)
+
+    class Loss:
+        def __init__(self, tag=None):
+            if tag:
+                self.cache_tag = tag
+
+        def __call__(self, model, xb):
+            return torch.nn.functional.mse_loss(model(xb), xb)
+
+    tagged, untagged = tmp_path / "tagged.pt", tmp_path / "untagged.pt"
+    fit(_build(), x, v, cfg, checkpoint=tagged, progress=False, loss_fn=Loss("mse v1"))
+    assert fit(_build(), x, v, cfg, checkpoint=tagged, progress=False, loss_fn=Loss("mse v1")).resumed_from == 2
+    with pytest.warns(UserWarning, match="checkpoint stale"):  # another tag: another loss
+        fit(_build(), x, v, cfg, checkpoint=tagged, progress=False, loss_fn=Loss("mse v2"))
+    fit(_build(), x, v, cfg, checkpoint=untagged, progress=False, loss_fn=Loss())
+    with pytest.warns(UserWarning, match="checkpoint stale"):  # cannot say what it is: never resumed
+        assert fit(_build(), x, v, cfg, checkpoint=untagged, progress=False, loss_fn=Loss()).resumed_from is None
+
+
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
 def test_damaged_checkpoint_is_named_set_aside_and_trained_again(tmp_path, damage):
     x, v = _data(), _data(16, seed=1)

@@ -199,13 +199,27 @@ def simulate(bench, cfg: SimConfig = SimConfig(), video=None) -> SimulatedFMRI:
     return SimulatedFMRI(cfg, mel_cfg.tr_seconds, family, signal, responses, drives, snr)
 
 
+def _code_digest() -> str:
+    """The simulator's and the HRF's source and the versions of the libraries they compute with: a
+    cached simulation made by other code is never read."""
+    import hashlib
+    import importlib.metadata
+
+    h = hashlib.sha256()
+    for f in (Path(__file__), Path(__file__).with_name("hrf.py")):
+        h.update(f.read_bytes())
+    for lib in ("nilearn", "scipy", "numpy"):
+        h.update(f"{lib}={importlib.metadata.version(lib)}".encode())
+    return h.hexdigest()[:16]
+
+
 def load_simulation(bench, cfg: SimConfig = SimConfig(), cache_dir: str | Path | None = None,
                     video=None) -> SimulatedFMRI:
     """:func:`simulate`, cached under a key of the benchmark's (and video track's) and the simulator's
     configuration. An entry that cannot be read whole (the npz's CRC checks every array) is named in a
     warning, moved aside and simulated again."""
     root = Path(cache_dir) if cache_dir else default_cache_dir()
-    parts = {"bench": bench.config.key(), "sim": asdict(cfg), "version": SIM_VERSION}
+    parts = {"bench": bench.config.key(), "sim": asdict(cfg), "version": SIM_VERSION, "code": _code_digest()}
     if video is not None:
         parts["video"] = video.config.key()
     key = config_key(parts)
