@@ -235,15 +235,21 @@ def test_sigkill_partial_is_removed_by_the_next_run(tmp_path):
     assert f"removed {left.name}" in run.stdout and not left.exists() and (out / "01_toy.ipynb").is_file()
 
 
-def test_a_chapter_reexecutes_only_when_a_module_it_loaded_changed(tmp_path, monkeypatch):
-    """The stamp lists the package modules the chapter's kernel loaded: touching another module (the
-    video code, for an audio chapter) re-executes nothing; touching a loaded one re-executes it."""
+def _splits_chapter(tmp_path):
+    """A toy chapter that loads tempmodels.splits: (notebook, output folder, execute's arguments)."""
     profiles = tmp_path / "profiles.yml"
     profiles.write_text(yaml.safe_dump({"quick": {}}))
     out = tmp_path / "out"
     nb = _toy_notebook(tmp_path / "01_toy.ipynb", body="import tempmodels.splits\nprint(n)")
     args = [str(nb), "--profiles", str(profiles), "--out", str(out), "--failed", str(tmp_path / "failed"),
             "--timings", str(tmp_path / "t.jsonl")]
+    return nb, out, args
+
+
+def test_a_chapter_reexecutes_only_when_a_module_it_loaded_changed(tmp_path, monkeypatch):
+    """The stamp lists the package modules the chapter's kernel loaded: touching another module (the
+    video code, for an audio chapter) re-executes nothing; touching a loaded one re-executes it."""
+    nb, out, args = _splits_chapter(tmp_path)
     calls = _counting_execute(monkeypatch)
     execute.main(args)
     modules = execute.read_stamp(out, nb)["modules"]
@@ -264,12 +270,7 @@ def test_a_chapter_reexecutes_only_when_a_module_it_loaded_changed(tmp_path, mon
 def test_an_edit_during_a_chapters_run_is_not_credited_to_it(tmp_path, monkeypatch):
     """The stamp is keyed on the sources as they were when the chapter started: a module edited while
     the chapter ran makes the next build re-execute it."""
-    profiles = tmp_path / "profiles.yml"
-    profiles.write_text(yaml.safe_dump({"quick": {}}))
-    out = tmp_path / "out"
-    nb = _toy_notebook(tmp_path / "01_toy.ipynb", body="import tempmodels.splits\nprint(n)")
-    args = [str(nb), "--profiles", str(profiles), "--out", str(out), "--failed", str(tmp_path / "failed"),
-            "--timings", str(tmp_path / "t.jsonl")]
+    nb, out, args = _splits_chapter(tmp_path)
     f = REPO / "tempmodels" / "splits.py"
     original = f.read_bytes()
     real = execute.execute
