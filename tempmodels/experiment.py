@@ -19,12 +19,19 @@ from .decoder import Autoencoder, MelDecoder
 from .encoders.base import TemporalEncoder
 from .audio.evaluation import evaluate
 from .audio.melspec import GriffinLimVocoder
+from . import run_cache
 from .normalize import BandNormalizer
 from .probes import linear_probe_accuracy
+from .metrics import temporal_detail_r, temporal_detail_r_per_tr
+from .results import per_tr_squared_error, units_frame
 from .timing import record, timed, timed_as
 from .training import FitResult, TrainConfig, fit
 
 METRICS = ("test_mse", "temporal_detail_r", "reversed_detail_r", "modulation_r", "wer", "stoi", "speaker_acc")
+
+
+#: the key of a score dict that holds the per-unit scores ({metric: array}) instead of a number
+UNITS = "per_unit"
 
 
 @dataclass
@@ -91,11 +98,14 @@ def reversed_detail_r(model: Autoencoder | Callable[[torch.Tensor], torch.Tensor
     and an order-blind encoder scores at or below 0. ``model`` is an autoencoder or any function
     from normalised TRs to their normalised reconstruction (e.g. ``PCACode.reconstruct``).
     """
-    from .metrics import temporal_detail_r
+    return temporal_detail_r(*_reversed_pair(model, data, split))
 
+
+def _reversed_pair(model, data: AudioData, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(reconstruction, target) of the time-reversed TRs of ``split``, in log-mel units."""
     fn = _as_reconstructor(model)
     x = getattr(data, split).flip(1)
-    return temporal_detail_r(data.norm.inverse(fn(x)), data.norm.inverse(x))
+    return data.norm.inverse(fn(x)), data.norm.inverse(x)
 
 
 def _as_reconstructor(model) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -122,12 +132,19 @@ def score_codec(recon_fn: Callable[[torch.Tensor], torch.Tensor], embed_fn: Call
                 asr: bool = True) -> dict[str, float]:
     """Score any code of the TRs — a trained autoencoder or a closed-form one such as PCA-d — by one
     protocol: ``recon_fn`` maps normalised TRs to their normalised reconstruction, ``embed_fn`` to
-    the TR embedding (for the speaker probe)."""
+    the TR embedding (for the speaker probe). ``out[UNITS]`` holds the per-unit scores behind the
+    metrics (per TR: test MSE, temporal-detail r forward and reversed; per sentence: WER, STOI), for
+    paired comparisons (:func:`tempmodels.results.compare`)."""
     x = getattr(data, split)
     recon = recon_fn(x)
-    out = evaluate(data.norm.inverse(recon), data.bench, split, vocoder, recognizer, asr=asr)
-    out["reversed_detail_r"] = reversed_detail_r(recon_fn, data, split)
+    units: dict[str, np.ndarray] = {}
+    out = evaluate(data.norm.inverse(recon), data.bench, split, vocoder, recognizer, asr=asr, units=units)
+    rev = _reversed_pair(recon_fn, data, split)
+    out["reversed_detail_r"] = temporal_detail_r(*rev)
     out["test_mse"] = float(((recon.double() - x.double()) ** 2).mean())
+    units["reversed_detail_r"] = temporal_detail_r_per_tr(*rev)
+    units["test_mse"] = per_tr_squared_error(recon, x)
+    out[UNITS] = units
     tr_idx, tr_lab = data.speaker_mask("train")
     te_idx, te_lab = data.speaker_mask(split)
     if len(te_idx) and len(np.unique(tr_lab)) > 1:
@@ -162,8 +179,6 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
     a callable with a ``cache_tag`` attribute naming what it computes — its teacher's weights — or the
     run is not cached). Both are part of the cache key.
     """
-    from . import run_cache
-
     rows, hists, fits = [], [], {}
     train_x, val_x = fit_data if fit_data is not None else (data.train, data.val)
     keyed = data if fit_data is None else _FitData(train_x, val_x, data.test)
@@ -194,10 +209,20 @@ def run_encoder(name: str, build_encoder: Callable[[], TemporalEncoder], data: A
             metrics["best_val_loss"] = res.best_val
             if key:
                 run_cache.store(key, res.model, res.history, res.best_epoch, res.best_val, res.batchnorm, metrics)
+        res.units = metrics.pop(UNITS, {})  # per-unit scores, for paired comparisons (units_of)
         fits[seed] = res
         rows += [{"encoder": name, "seed": seed, "metric": k, "value": v} for k, v in metrics.items()]
         hists.append(res.history.assign(encoder=name, seed=seed))
     return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), fits
+
+
+def units_of(fits: dict[str, dict[int, FitResult]]) -> pd.DataFrame:
+    """The per-unit scores of trained runs ({encoder: {seed: FitResult}}, as :func:`run_all` returns)
+    as one long table (encoder, seed, metric, unit, value), for :func:`tempmodels.results.compare`."""
+    parts = [units_frame(f.units, enc, seed) for enc, by_seed in fits.items() for seed, f in by_seed.items() if f.units]
+    if not parts:
+        raise ValueError("these runs carry no per-unit scores (their score function records none)")
+    return pd.concat(parts, ignore_index=True)
 
 
 @dataclass
@@ -215,44 +240,69 @@ REFERENCE_ROWS = ("oracle", "floor (TR mean)", PCA_ROW)
 
 @timed_as("references")
 def reference_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d_model: int | None = None,
-                   split: str = "test", asr: bool = True) -> pd.DataFrame:
+                   split: str = "test", asr: bool = True, with_units: bool = False):
     """The reference rows of every results table, scored like any encoder:
 
     * ``oracle`` — the original log-mel; ``floor (TR mean)`` — each TR replaced by its mean frame
       (its speaker probe reads the raw mean frame: what frame averaging hands a linear read-out);
     * ``PCA-d`` (with ``d_model``) — the optimal linear code of ``d_model`` numbers, fit on the
       training TRs (:class:`~tempmodels.pca_code.PCACode`); its ``d_effective`` is recorded too.
+
+    They depend on the data and the scoring set-up only: each is computed once and then taken from
+    the run cache (:func:`tempmodels.run_cache.cached_table`), in whichever chapter asks next.
+    ``with_units=True`` returns (rows, per-unit scores) — the latter for
+    :func:`tempmodels.results.compare` (seed -1: the same in every seed).
     """
+    got = run_cache.cached_table("reference_rows", data, vocoder, asr,
+                                 lambda: _oracle_and_floor_rows(data, vocoder, recognizer, split, asr), split=split)
+    parts = [got]
+    if d_model is not None:
+        parts.append(pca_rows(data, vocoder, recognizer, d_model, split, asr, with_units=True))
+    table = pd.concat([t for t, _ in parts], ignore_index=True)
+    units = pd.concat([u for _, u in parts], ignore_index=True)
+    return (table, units) if with_units else table
+
+
+def _oracle_and_floor_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, split: str,
+                           asr: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
     from .metrics import tr_mean_floor
 
     orig = data.bench.split(split)
-    rows = []
+    rows, units = [], []
     for name, recon in (("oracle", orig), ("floor (TR mean)", tr_mean_floor(orig))):
-        m = evaluate(recon, data.bench, split, vocoder, recognizer, asr=asr)
-        m["reversed_detail_r"] = m["temporal_detail_r"]  # both are exact functions of the input: same on reversed TRs
+        u: dict[str, np.ndarray] = {}
+        m = evaluate(recon, data.bench, split, vocoder, recognizer, asr=asr, units=u)
+        # both are exact functions of the input: the same on reversed TRs
+        m["reversed_detail_r"], u["reversed_detail_r"] = m["temporal_detail_r"], u["temporal_detail_r"]
         m["test_mse"] = float(((data.norm(recon) - getattr(data, split)) ** 2).mean())
+        u["test_mse"] = per_tr_squared_error(data.norm(recon), getattr(data, split))
         rows += [{"encoder": name, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
+        units.append(units_frame(u, name, -1))
     tr_idx, tr_lab = data.speaker_mask("train")
     te_idx, te_lab = data.speaker_mask(split)
     if len(te_idx) and len(np.unique(tr_lab)) > 1:
         acc = linear_probe_accuracy(data.train[tr_idx].mean(1), tr_lab, getattr(data, split)[te_idx].mean(1), te_lab)
         rows.append({"encoder": "floor (TR mean)", "seed": -1, "metric": "speaker_acc", "value": acc})
-    out = pd.DataFrame(rows)
-    if d_model is not None:
-        out = pd.concat([out, pca_rows(data, vocoder, recognizer, d_model, split, asr)], ignore_index=True)
-    return out
+    return pd.DataFrame(rows), pd.concat(units, ignore_index=True)
 
 
 @timed_as("references")
 def pca_rows(data: AudioData, vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d: int, split: str = "test",
-             asr: bool = True) -> pd.DataFrame:
-    """PCA-d scored like any encoder (reversed-TR control and speaker probe on its codes included)."""
+             asr: bool = True, with_units: bool = False):
+    """PCA-d scored like any encoder (reversed-TR control and speaker probe on its codes included);
+    computed once per data, ``d`` and scoring set-up, then taken from the run cache.
+    ``with_units=True`` returns (rows, per-unit scores)."""
     from .pca_code import PCACode
 
-    pca = PCACode(data.train, d)
-    m = score_codec(pca.reconstruct, pca.encode, data, vocoder, recognizer, split, asr)
-    m["d_effective"] = pca.d_effective
-    return pd.DataFrame([{"encoder": PCA_ROW, "seed": -1, "metric": k, "value": v} for k, v in m.items()])
+    def compute() -> tuple[pd.DataFrame, pd.DataFrame]:
+        pca = PCACode(data.train, d)
+        m = score_codec(pca.reconstruct, pca.encode, data, vocoder, recognizer, split, asr)
+        units = units_frame(m.pop(UNITS), PCA_ROW, -1)
+        m["d_effective"] = pca.d_effective
+        return pd.DataFrame([{"encoder": PCA_ROW, "seed": -1, "metric": k, "value": v} for k, v in m.items()]), units
+
+    table, units = run_cache.cached_table("pca_rows", data, vocoder, asr, compute, d=int(d), split=split)
+    return (table, units) if with_units else table
 
 
 def summarize(results: pd.DataFrame, metrics=METRICS, digits: int = 3) -> pd.DataFrame:
@@ -321,10 +371,20 @@ def run_all(specs: dict[str, Callable[[], TemporalEncoder]], data: AudioData, cf
 
 
 def paired_table(results: pd.DataFrame, baseline: str, metrics=("test_mse", "temporal_detail_r", "reversed_detail_r"),
-                 digits: int = 3) -> pd.DataFrame:
-    """Compact encoder x metric table of paired improvements over ``baseline``: 'Δ ± sd' with ✓ when
-    better in every seed (lower-is-better metrics — MSE, WER — are sign-flipped so + is better);
-    with a single seed there is no sd, and the cell says so."""
+                 digits: int = 3, units: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Compact encoder x metric table of paired differences against ``baseline``.
+
+    With ``units`` (the per-unit scores: :func:`units_of` of the runs, plus the reference rows'
+    ``reference_rows(..., with_units=True)``): each cell is 'Δ [95 % CI]: verdict' from
+    :func:`tempmodels.results.compare` — Δ = encoder − baseline in the metric's units, a block
+    bootstrap over test TRs or sentences and seeds, and *better*/*worse* only when the CI excludes 0.
+    Without: the per-seed summary 'Δ ± sd' (sign-flipped so + is better) with ✓ when better in every
+    seed — a description of the seeds, not a test."""
+    if units is not None:
+        from .results import comparison_table
+
+        encoders = [e for e in dict.fromkeys(results.encoder) if e != baseline]
+        return comparison_table(units, baseline, metrics, encoders=encoders, digits=digits)
     cols = {}
     for m in metrics:
         p = paired_vs(results, baseline, m, higher_is_better=m not in ("test_mse", "wer"))

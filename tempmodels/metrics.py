@@ -79,3 +79,20 @@ def temporal_modulation_profile(x: torch.Tensor) -> torch.Tensor:
     """
     m = modulation_spectrum(x)
     return m.mean(dim=(0, 2))[: x.shape[1] // 2 + 1]
+
+
+def temporal_detail_r_per_tr(recon: torch.Tensor, orig: torch.Tensor):
+    """Temporal-detail r of each TR on its own, (TR,) as numpy: the paired unit behind
+    :func:`temporal_detail_r` (whose pooled r weights TRs by their detail energy, so the two means
+    differ). 0 where the reconstruction's detail is constant, as in :func:`pearson_r`; a TR whose
+    original has no detail (digital silence) has no r, and is NaN — :func:`tempmodels.results.paired`
+    drops such units for both sides."""
+    recon, orig = _check_pair(recon, orig)
+    a = (recon - recon.mean(1, keepdim=True)).flatten(1)
+    b = (orig - orig.mean(1, keepdim=True)).flatten(1)
+    a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+    va, vb = (a * a).sum(1), (b * b).sum(1)
+    r = (a * b).sum(1) / torch.sqrt(va * vb).clamp_min(1e-300)
+    r = torch.where(va == 0, torch.zeros_like(r), r)
+    r = torch.where(vb == 0, torch.full_like(r, float("nan")), r)
+    return r.numpy()

@@ -134,10 +134,11 @@ MIN_BLOCKS = 4
 
 
 def block_bootstrap_means(x: np.ndarray, block: int, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
-    """Bootstrap replicates of the mean of ``x`` (seeds × units), resampling contiguous blocks of units
-    (circular blocks, so every unit is equally likely; the same blocks for every seed): ``n_boot`` means.
-    At least :data:`MIN_BLOCKS` blocks must fit in the units: with fewer, the replicates are too alike
-    and the interval far too narrow."""
+    """Bootstrap replicates of the mean of ``x`` (seeds × units): each replicate draws the seeds with
+    replacement (a training seed is a sample too: with one seed, nothing to draw) and contiguous
+    blocks of units (circular blocks, so every unit is equally likely; the same blocks for every
+    seed): ``n_boot`` means. At least :data:`MIN_BLOCKS` blocks must fit in the units: with fewer,
+    the replicates are too alike and the interval far too narrow."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim == 1:
         x = x[None]
@@ -148,11 +149,16 @@ def block_bootstrap_means(x: np.ndarray, block: int, n_boot: int = 2000, seed: i
         raise ValueError(f"block must be between 1 and {n // MIN_BLOCKS} for {n} units (at least {MIN_BLOCKS} "
                          f"blocks), got {block}")
     rng = np.random.default_rng(seed)
-    per_unit = x.mean(0)
     k = -(-n // block)  # blocks per replicate, cut back to n units
     starts = rng.integers(0, n, size=(n_boot, k))
     idx = ((starts[:, :, None] + np.arange(block)[None, None]) % n).reshape(n_boot, -1)[:, :n]
-    return per_unit[idx].mean(1)
+    s = x.shape[0]
+    if s == 1:
+        return x[0][idx].mean(1)
+    draws = np.random.default_rng([seed, 1]).integers(0, s, size=(n_boot, s))  # its own stream: units as above
+    weights = np.stack([np.bincount(d, minlength=s) for d in draws]) / s  # (n_boot, seeds)
+    per_unit = weights @ x  # each replicate's seed-mean per unit
+    return np.take_along_axis(per_unit, idx, axis=1).mean(1)
 
 
 def verdict(ci_low: float, ci_high: float, higher_better: bool = True) -> str:
@@ -167,14 +173,21 @@ def verdict(ci_low: float, ci_high: float, higher_better: bool = True) -> str:
 def paired(a: np.ndarray, b: np.ndarray, metric: str, block: int = 1, n_boot: int = 2000, seed: int = 0,
            higher_better: bool | None = None) -> Paired:
     """Compare per-unit scores ``a`` and ``b`` (seeds × units, the same seeds and units in the same order;
-    e.g. per-TR squared error of two encoders on the test block) by their paired difference."""
+    e.g. per-TR squared error of two encoders on the test block) by their paired difference.
+
+    A unit that is NaN on either side in any seed has no score (e.g. a silent TR's detail r) and is
+    left out of both; an infinite score is an error."""
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if a.ndim == 1:
         a, b = a[None], b[None]
     if a.shape != b.shape:
         raise ValueError(f"paired scores must have the same (seeds, units) shape, got {a.shape} and {b.shape}")
-    if not (np.isfinite(a).all() and np.isfinite(b).all()):
-        raise ValueError(f"paired scores of {metric!r} hold NaN or inf")
+    if np.isinf(a).any() or np.isinf(b).any():
+        raise ValueError(f"paired scores of {metric!r} hold inf")
+    keep = ~(np.isnan(a).any(0) | np.isnan(b).any(0))
+    if not keep.any():
+        raise ValueError(f"paired scores of {metric!r} are NaN in every unit")
+    a, b = a[:, keep], b[:, keep]
     hib = higher_is_better(metric) if higher_better is None else higher_better
     d = a - b
     boots = block_bootstrap_means(d, block, n_boot, seed)
@@ -197,3 +210,94 @@ def per_tr_squared_error(recon, target) -> np.ndarray:
     if r.shape != t.shape:
         raise ValueError(f"reconstruction {r.shape} and target {t.shape} differ")
     return ((r - t) ** 2).reshape(len(r), -1).mean(1)
+
+
+# ------------------------------------------------------------------ per-unit tables and comparisons
+#: the unit each per-unit metric is scored on, and the bootstrap block (in units) for that kind:
+#: 4 TRs (6 s) and 2 sentences cover the neighbours a sentence shares.
+UNIT_KIND = {"test_mse": "TR", "temporal_detail_r": "TR", "reversed_detail_r": "TR", "wer": "sentence",
+             "stoi": "sentence"}
+BLOCK = {"TR": 4, "sentence": 2}
+UNIT_COLUMNS = ["encoder", "seed", "metric", "unit", "value"]
+
+
+def units_frame(per_unit: dict[str, np.ndarray], encoder: str, seed: int) -> pd.DataFrame:
+    """Long table (encoder, seed, metric, unit, value) of one run's per-unit scores."""
+    parts = [pd.DataFrame({"encoder": encoder, "seed": int(seed), "metric": m, "unit": np.arange(len(v)),
+                           "value": np.asarray(v, dtype=np.float64)}) for m, v in per_unit.items()]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=UNIT_COLUMNS)
+
+
+def unit_matrix(units: pd.DataFrame, encoder: str, metric: str) -> pd.DataFrame:
+    """seeds × units of ``encoder`` on ``metric`` (a reference row has the one seed -1)."""
+    u = units[(units.encoder == encoder) & (units.metric == metric)]
+    if u.empty:
+        have = sorted(set(units.encoder[units.metric == metric]))
+        raise KeyError(f"no per-unit {metric!r} scores for {encoder!r}; have them for {have}")
+    return u.pivot(index="seed", columns="unit", values="value")
+
+
+def compare(units: pd.DataFrame, a: str, b: str, metric: str, block: int | None = None, n_boot: int = 2000,
+            seed: int = 0) -> Paired:
+    """:func:`paired` of encoder ``a`` against ``b`` on ``metric``, from a units table: over their
+    common seeds, or every seed of one against a reference row (seed -1, the same in every seed).
+    The default block is :data:`BLOCK` of the metric's unit kind, shortened on a test block too
+    short for :data:`MIN_BLOCKS` of them (the block used is in the result)."""
+    ma, mb = unit_matrix(units, a, metric), unit_matrix(units, b, metric)
+    if list(ma.columns) != list(mb.columns):
+        raise ValueError(f"{a!r} and {b!r} were scored on different {metric!r} units "
+                         f"({ma.shape[1]} and {mb.shape[1]})")
+    if list(mb.index) == [-1]:
+        mb = pd.DataFrame(np.repeat(mb.to_numpy(), len(ma), 0), index=ma.index, columns=ma.columns)
+    elif list(ma.index) == [-1]:
+        ma = pd.DataFrame(np.repeat(ma.to_numpy(), len(mb), 0), index=mb.index, columns=mb.columns)
+    common = [s for s in ma.index if s in set(mb.index)]
+    if not common:
+        raise ValueError(f"{a!r} (seeds {list(ma.index)}) and {b!r} (seeds {list(mb.index)}) share no seed")
+    if block is None:  # the kind's block, shortened where the block would leave fewer than MIN_BLOCKS
+        block = max(1, min(BLOCK[UNIT_KIND.get(metric, "TR")], ma.shape[1] // MIN_BLOCKS))
+    return paired(ma.loc[common].to_numpy(), mb.loc[common].to_numpy(), metric, block=block, n_boot=n_boot,
+                  seed=seed)
+
+
+def comparison_table(units: pd.DataFrame, baseline: str, metrics=("test_mse", "temporal_detail_r", "reversed_detail_r",
+                                                                  "wer", "stoi"),
+                     encoders=None, digits: int = 3) -> pd.DataFrame:
+    """encoder × metric table of paired differences against ``baseline``, each cell
+    'Δ [95 % CI]: verdict' (Δ = encoder − baseline in the metric's units; the verdict word knows
+    whether lower is better), with the seeds and units it rests on. Metrics without per-unit scores
+    are left out; none at all is an error."""
+    have = set(units.metric)
+    metrics = [m for m in metrics if m in have]
+    if not metrics:
+        raise KeyError(f"no per-unit scores for any metric asked; have {sorted(have)}")
+    names = [e for e in (encoders or dict.fromkeys(units.encoder)) if e != baseline]
+    rows = {}
+    for e in names:
+        row = {}
+        for m in metrics:
+            try:
+                p = compare(units, e, baseline, m)
+            except KeyError:
+                row[m] = "—"
+                continue
+            row[m] = f"{p.difference:+.{digits}f} [{p.ci_low:+.{digits}f}, {p.ci_high:+.{digits}f}]: {p.verdict}"
+            row["seeds"] = p.seeds
+        rows[e] = row
+    out = pd.DataFrame(rows).T
+    out.index.name = f"vs {baseline}"
+    return out[[c for c in [*metrics, "seeds"] if c in out]]
+
+
+def convergence_summary(histories: pd.DataFrame, epochs: int) -> pd.DataFrame:
+    """Per encoder: best epoch over seeds (mean and range), and in how many seeds it was still
+    improving when the budget of ``epochs`` ended (:func:`still_improving`) — the column every
+    results table carries, so that a ranking says when it is a statement about the budget."""
+    c = convergence(histories, epochs)
+    g = c.groupby("encoder", sort=False)
+    return pd.DataFrame({
+        "best epoch": g.best_epoch.apply(lambda b: f"{b.mean():.1f} ({b.min()}–{b.max()})" if b.nunique() > 1
+                                         else f"{b.iloc[0]}"),
+        "epochs trained": g.epochs_trained.apply(lambda e: f"{e.mean():.1f}" if e.nunique() > 1 else f"{e.iloc[0]}"),
+        "still improving": g.still_improving.apply(lambda s: f"{int(s.sum())} of {len(s)} seeds"),
+    })

@@ -21,6 +21,8 @@ after the run continues exactly as if it had trained. Entries are written atomic
 :mod:`tempmodels.entries`, with a checksum and the key as their fingerprint: an entry that is
 truncated, garbage, lacks a field, or answers to another key is named in a warning, moved aside and
 trained again — never read, never a crash in a later run.
+Tables that need no training — the oracle, floor and PCA-d reference rows — are kept the same way
+(:func:`cached_table`), keyed on the data, the scoring set-up and the code.
 ``TEMPMODELS_RUN_CACHE=0`` turns the cache off; ``TEMPMODELS_RUN_CACHE=/path`` moves it
 (default: ``<cache>/tempmodels/runs``).
 """
@@ -119,3 +121,59 @@ def store(key: str, model: torch.nn.Module, history: pd.DataFrame, best_epoch: i
              "best_epoch": best_epoch, "best_val": best_val, "batchnorm": batchnorm, "metrics": metrics,
              "rng": _rng_state()}
     entries.save(entry, root / f"{key}.pt", _fingerprint(key))
+
+
+#: What a cached table (reference rows) holds.
+TABLE_FIELDS = ("table",)
+
+
+def table_key(kind: str, data, vocoder, asr: bool, **extra) -> str:
+    """The content key of a table that depends on the data and the scoring set-up but on no training
+    (the oracle, floor and PCA-d reference rows): the code and library fingerprint, ``kind`` and
+    ``extra`` (e.g. ``d``, ``split``), the benchmark's configuration, the train/validation/test
+    tensors and the vocoder."""
+    h = hashlib.sha256()
+    h.update(code_fingerprint().encode())
+    h.update(json.dumps({"kind": kind, "asr": asr, **extra}, sort_keys=True, default=repr).encode())
+    bench = getattr(data, "bench", None)
+    h.update(repr(getattr(bench, "config", None)).encode())
+    if vocoder is not None:
+        h.update(repr((vocoder.cfg, vocoder.seed, vocoder.griffin_lim.n_iter)).encode())
+    for split in ("train", "val", "test"):
+        tensor_hash(h, getattr(data, split))
+    return "table-" + h.hexdigest()[:32]
+
+
+def load_table(key: str):
+    """The cached table(s) for ``key`` (a DataFrame or a tuple of them, as stored), or None (also when
+    damaged or stale: named, moved aside)."""
+    root = cache_dir()
+    if root is None:
+        return None
+    entry = entries.load_or_set_aside(root / f"{key}.pt", _fingerprint(key), TABLE_FIELDS, what="cached table")
+    if entry is None:
+        return None
+    t = entry["table"]
+    return tuple(x.copy() for x in t) if isinstance(t, tuple) else t.copy()
+
+
+def store_table(key: str, table) -> None:
+    root = cache_dir()
+    if root is None:
+        return
+    clean_partials(root)
+    entries.save({"table": table}, root / f"{key}.pt", _fingerprint(key))
+
+
+def cached_table(kind: str, data, vocoder, asr: bool, compute, **extra):
+    """``compute()`` once per content key (see :func:`table_key`), from the run cache afterwards.
+
+    ``compute`` must leave the random streams where it found them (the reference rows do: the
+    vocoder seeds inside ``fork_rng``), so a hit and a miss leave the caller in the same state."""
+    key = table_key(kind, data, vocoder, asr, **extra) if cache_dir() else None
+    table = load_table(key) if key else None
+    if table is None:
+        table = compute()
+        if key:
+            store_table(key, table)
+    return table

@@ -16,7 +16,7 @@ import os
 import random
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -67,6 +67,7 @@ class FitResult:
     best_val: float
     resumed_from: int | None
     batchnorm: str = "none"  # "none" | "single process" | "synchronised" | "per-process"
+    units: dict = field(default_factory=dict)  # per-unit test scores, set by the runner that scored it
 
 
 def _world() -> tuple[int, int]:

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -76,3 +77,16 @@ def test_modulation_profile_of_constant_tr_is_zero_off_dc(x):
     prof = metrics.temporal_modulation_profile(metrics.tr_mean_floor(x))
     assert prof.shape == (33,)
     assert torch.all(prof[1:] < 1e-10)
+
+
+def test_per_tr_detail_r_known_answers(x):
+    r = metrics.temporal_detail_r_per_tr(x, x)
+    assert r.shape == (x.shape[0],) and abs(r - 1).max() < 1e-12
+    assert abs(metrics.temporal_detail_r_per_tr(metrics.tr_mean_floor(x), x)).max() == 0  # constant detail: 0
+    assert abs(metrics.temporal_detail_r_per_tr(-x, x) + 1).max() < 1e-12
+    silent = x.clone()
+    silent[1] = -11.5  # digital silence: no detail to correlate with
+    r = metrics.temporal_detail_r_per_tr(x, silent)
+    assert np.isnan(r[1]) and np.isfinite(np.delete(r, 1)).all()
+    # the per-TR r of one TR is the pooled r of that TR alone
+    assert r[0] == pytest.approx(metrics.temporal_detail_r(x[:1], silent[:1]))

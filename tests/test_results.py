@@ -83,7 +83,8 @@ def test_same_sign_in_every_seed_is_a_column_not_the_verdict():
 
 @pytest.mark.parametrize("a, b, block, match", [
     (np.ones((2, 5)), np.ones((2, 4)), 1, "same \\(seeds, units\\) shape"),
-    (np.array([[np.nan, 1.0]]), np.ones((1, 2)), 1, "NaN or inf"),
+    (np.array([[np.inf, 1.0]]), np.ones((1, 2)), 1, "hold inf"),
+    (np.array([[np.nan, np.nan]]), np.ones((1, 2)), 1, "NaN in every unit"),
     (np.ones((1, 5)), np.ones((1, 5)), 9, "block must be between 1 and 1 for 5 units"),
     (np.ones((1, 12)), np.ones((1, 12)), 12, "at least 4 blocks"),  # one block: a zero-width CI, a false verdict
     (np.ones((1, 1)), np.ones((1, 1)), 1, "at least 2 units")])
@@ -98,3 +99,62 @@ def test_bootstrap_is_deterministic_and_per_tr_error():
     assert abs(R.block_bootstrap_means(x, 4, 4000).mean() - x.mean()) < 0.3  # circular blocks: unbiased
     assert R.per_tr_squared_error(np.ones((2, 3, 4)), np.zeros((2, 3, 4))).tolist() == [1.0, 1.0]
     assert "better" in R.paired(np.ones((1, 4)) * 2, np.ones((1, 4)), "r").text()
+
+
+def test_a_unit_nan_on_either_side_is_left_out_of_both():
+    g = np.random.default_rng(0)
+    a, b = g.normal(size=(2, 40)), g.normal(size=(2, 40))
+    a_nan = a.copy()
+    a_nan[1, 7] = np.nan  # one seed's unit 7 has no score: unit 7 leaves both sides, in every seed
+    keep = np.arange(40) != 7
+    assert R.paired(a_nan, b, "r", block=2) == R.paired(a[:, keep], b[:, keep], "r", block=2)
+
+
+def test_seeds_are_resampled_so_seed_spread_widens_the_ci():
+    """Two seeds that disagree (one +1 everywhere, one -1) must not give a narrow CI: the seed is a sample."""
+    units = np.zeros((2, 40))
+    units[0], units[1] = 1.0, -1.0
+    wide = R.paired(units + 0.1, np.zeros((2, 40)), "r", block=2)
+    assert wide.ci_low < 0 < wide.ci_high and wide.verdict == R.NO_DIFFERENCE
+    one = R.paired(units[:1], np.zeros((1, 40)), "r", block=2)  # one seed: units alone, as before
+    assert one.ci_low == one.ci_high == 1.0
+
+
+def _units():
+    g = np.random.default_rng(1)
+    parts = [R.units_frame({"test_mse": 1 + 0.1 * g.normal(size=32), "stoi": 0.5 + 0.01 * g.normal(size=12)},
+                           "PCA-d", -1)]
+    for seed in (0, 1, 2):
+        parts.append(R.units_frame({"test_mse": 0.8 + 0.1 * g.normal(size=32),
+                                    "stoi": 0.5 + 0.01 * g.normal(size=12)}, "enc", seed))
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_compare_pairs_every_seed_against_a_reference_row():
+    u = _units()
+    p = R.compare(u, "enc", "PCA-d", "test_mse")
+    assert p.seeds == 3 and p.units == 32 and p.block == R.BLOCK["TR"]
+    assert p.verdict == R.BETTER  # lower MSE by 0.2, noise 0.1 per unit
+    a = R.unit_matrix(u, "enc", "test_mse").to_numpy()
+    b = np.repeat(R.unit_matrix(u, "PCA-d", "test_mse").to_numpy(), 3, 0)
+    assert p.difference == pytest.approx((a - b).mean())
+    assert R.compare(u, "enc", "PCA-d", "stoi").block == R.BLOCK["sentence"]
+
+
+def test_comparison_table_cells_carry_the_ci_and_the_word():
+    t = R.comparison_table(_units(), "PCA-d", metrics=("test_mse", "stoi", "wer"))
+    assert list(t.columns) == ["test_mse", "stoi", "seeds"] and list(t.index) == ["enc"]
+    assert t.loc["enc", "test_mse"].endswith(": better") and "[" in t.loc["enc", "test_mse"]
+    with pytest.raises(KeyError, match="no per-unit scores for any metric"):
+        R.comparison_table(_units(), "PCA-d", metrics=("wer",))
+    with pytest.raises(KeyError, match="no per-unit 'test_mse' scores for 'nope'"):
+        R.compare(_units(), "nope", "PCA-d", "test_mse")
+
+
+def test_convergence_summary_counts_the_seeds_still_improving():
+    h = pd.concat([pd.DataFrame({"encoder": "a", "seed": s, "epoch": [1, 2, 3], "val_loss": v})
+                   for s, v in ((0, [3, 2, 1]), (1, [3, 1, 2]))] +
+                  [pd.DataFrame({"encoder": "b", "seed": 0, "epoch": [1, 2], "val_loss": [1, 2]})])
+    t = R.convergence_summary(h, epochs=3)
+    assert t.loc["a", "still improving"] == "1 of 2 seeds" and t.loc["a", "best epoch"] == "2.5 (2–3)"
+    assert t.loc["b", "still improving"] == "0 of 1 seeds" and t.loc["b", "epochs trained"] == "2"

@@ -1,5 +1,7 @@
 """The run cache: a hit is indistinguishable from training again; anything that changes the
 result changes the key; it can be turned off; nothing half-written is ever read."""
+import numpy as np
+import pandas as pd
 import pytest
 import torch
 
@@ -7,6 +9,8 @@ from tempmodels import run_cache
 from tempmodels.encoders import MeanPool, MultiScaleEncoder, TemporalTransformer
 from tempmodels.experiment import AudioData, build_autoencoder, run_encoder
 from tempmodels.training import TrainConfig
+
+from .conftest import needs_espeak
 
 CFG = TrainConfig(epochs=2, batch_size=8, lr=3e-3, patience=5)
 
@@ -158,3 +162,92 @@ def test_distillation_runs_go_through_the_cache_keyed_on_the_teacher(data, cache
         with pytest.raises(AssertionError, match="trained again"):
             run_distillation("s", student, args["teachers"], data, CFG, [0], None, None, 16, asr=False,
                              progress=False, **{k: v for k, v in kw.items() if k != "teachers"})
+
+
+# ------------------------------------------------------------------ reference rows, once per dataset
+def _references(data, d=8):
+    from tempmodels.audio.asr import GridRecognizer
+    from tempmodels.audio.melspec import GriffinLimVocoder
+    from tempmodels.experiment import reference_rows
+
+    out = reference_rows(data, GriffinLimVocoder(n_iter=2), GridRecognizer(), d_model=d, asr=False)
+    return out, torch.rand(3)
+
+
+@needs_espeak
+def test_reference_rows_are_computed_once_per_dataset(data, cache, monkeypatch):
+    import tempmodels.experiment as E
+
+    calls = []
+    real = E.score_codec
+    monkeypatch.setattr(E, "score_codec", lambda *a, **k: calls.append(1) or real(*a, **k))
+    torch.manual_seed(7)
+    fresh = _references(data)
+    assert calls == [1] and len(list(cache.glob("table-*.pt"))) == 2  # oracle/floor, PCA-d at d = 8
+
+    def no_scoring(*a, **k):
+        raise AssertionError("a cached reference row was scored again")
+
+    monkeypatch.setattr(E, "evaluate", no_scoring)
+    monkeypatch.setattr(E, "score_codec", no_scoring)
+    torch.manual_seed(7)
+    hit = _references(data)
+    assert fresh[0].equals(hit[0])
+    assert torch.equal(fresh[1], hit[1]), "a hit and a miss must leave the RNG in the same place"
+    with pytest.raises(AssertionError, match="scored again"):
+        _references(data, d=4)  # another d is another PCA-d: computed, not looked up
+
+
+def test_reference_keys_see_the_data_the_split_and_the_vocoder(data):
+    import dataclasses
+
+    from tempmodels.audio.melspec import GriffinLimVocoder
+
+    key = lambda dat=data, voc=None, **kw: run_cache.table_key("pca_rows", dat, voc, False, **{"d": 8, **kw})  # noqa: E731
+    assert key() == key()
+    assert key() != key(dataclasses.replace(data, train=data.train[1:]))
+    assert key() != key(d=16) and key() != key(split="val")
+    assert key(voc=GriffinLimVocoder(n_iter=2)) != key(voc=GriffinLimVocoder(n_iter=3))
+    assert key() != run_cache.table_key("reference_rows", data, None, False, d=8)
+
+
+@needs_espeak
+def test_a_damaged_reference_table_is_set_aside_and_recomputed(data, cache):
+    first = _references(data)[0]
+    for p in cache.glob("table-*.pt"):
+        p.write_bytes(p.read_bytes()[:50])
+    with pytest.warns(UserWarning, match="damaged"):
+        again = _references(data)[0]
+    assert first.equals(again)
+    assert len(list(cache.glob("*.damaged-*"))) == 2
+
+
+@needs_espeak
+def test_runs_and_references_carry_per_unit_scores_that_average_to_their_metrics(data, cache):
+    from tempmodels import results as R
+    from tempmodels.experiment import paired_table, units_of
+
+    r, _, f = _run(data)[:3]
+    u = f.units
+    n = len(data.test)
+    assert set(u) == {"test_mse", "temporal_detail_r", "reversed_detail_r"} and len(u["test_mse"]) == n
+    v = r.set_index("metric").value
+    assert u["test_mse"].mean() == pytest.approx(v["test_mse"], rel=1e-9)  # the unit is exact for MSE
+    hit = _run(data)[2]
+    assert all(np.array_equal(hit.units[k], u[k], equal_nan=True) for k in u), "a cache hit keeps the units"
+    ref, ref_units = _references_with_units(data)
+    oracle = R.unit_matrix(ref_units, "oracle", "test_mse")
+    assert list(oracle.index) == [-1] and float(abs(oracle.to_numpy()).max()) < 1e-10
+    assert (R.unit_matrix(ref_units, "floor (TR mean)", "temporal_detail_r").to_numpy() == 0).all()
+    units = pd.concat([units_of({"m": {0: f}}), ref_units], ignore_index=True)
+    t = paired_table(r, "PCA-d", units=units)
+    assert list(t.index) == ["m"] and all(t.loc["m", c].split(": ")[-1] in (R.BETTER, R.WORSE, R.NO_DIFFERENCE)
+                                          for c in ("test_mse", "temporal_detail_r", "reversed_detail_r"))
+
+
+def _references_with_units(data):
+    from tempmodels.audio.asr import GridRecognizer
+    from tempmodels.audio.melspec import GriffinLimVocoder
+    from tempmodels.experiment import reference_rows
+
+    return reference_rows(data, GriffinLimVocoder(n_iter=2), GridRecognizer(), d_model=8, asr=False, with_units=True)

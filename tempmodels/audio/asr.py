@@ -44,3 +44,14 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     if not references:
         raise ValueError("no utterances to score")
     return float(jiwer.wer(list(references), list(hypotheses)))
+
+
+def sentence_error_rates(references: list[str], hypotheses: list[str]):
+    """WER of each utterance on its own (jiwer), as numpy: the paired unit behind
+    :func:`word_error_rate` (their means agree when every utterance has the same number of words, as
+    every GRID sentence does)."""
+    import jiwer
+
+    if len(references) != len(hypotheses):
+        raise ValueError(f"{len(references)} references but {len(hypotheses)} hypotheses")
+    return np.array([jiwer.wer(r, h) for r, h in zip(references, hypotheses)], dtype=np.float64)

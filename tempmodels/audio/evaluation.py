@@ -1,7 +1,8 @@
 """One evaluation protocol for every reconstruction of a split's log-mel: the metrics of chapter 00.
 
 ``evaluate`` scores temporal detail and modulation correlation on all TRs of the split, and
-intelligibility on every sentence that lies wholly inside it: vocoder -> ASR -> WER, and STOI
+intelligibility on every sentence that lies wholly inside it: vocoder (all sentences in one batched
+Griffin-Lim pass, :meth:`~tempmodels.audio.melspec.GriffinLimVocoder.batch`) -> ASR -> WER, and STOI
 (pystoi) of the vocoded sentence against the original waveform — a graded score where WER
 saturates at 1.0.
 """
@@ -12,10 +13,10 @@ import pandas as pd
 import torch
 from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
-from .asr import GridRecognizer, word_error_rate
+from .asr import GridRecognizer, sentence_error_rates, word_error_rate
 from .benchmark import AudioBenchmark
 from .melspec import GriffinLimVocoder
-from ..metrics import modulation_r, temporal_detail_r
+from ..metrics import modulation_r, temporal_detail_r, temporal_detail_r_per_tr
 
 
 def _utterance_frames(bench: AudioBenchmark, split: str) -> list[tuple[int, int]]:
@@ -64,21 +65,30 @@ def transcribe_split(recon: torch.Tensor, bench: AudioBenchmark, split: str, voc
                      recognizer: GridRecognizer, progress: bool = False, desc: str = "ASR") -> pd.DataFrame:
     """One row per sentence: reference text, hypothesis, and STOI of the vocoded sentence."""
     sents = bench.sentences(split)
-    waves = [vocoder(m) for m in tqdm(utterance_mels(recon, bench, split), desc=desc, disable=not progress, leave=False)]
+    waves = vocoder.batch(utterance_mels(recon, bench, split))  # all sentences in one Griffin-Lim pass
     refs = utterance_reference_audio(bench, split, [len(w) for w in waves])
     return pd.DataFrame({"segment": sents.segment, "voice": sents.voice, "reference": sents.text,
-                         "hypothesis": [recognizer.transcribe(w) for w in waves],
+                         "hypothesis": [recognizer.transcribe(w) for w in
+                                        tqdm(waves, desc=desc, disable=not progress, leave=False)],
                          "stoi": [stoi_score(r, w, bench.config.mel.sample_rate) for r, w in zip(refs, waves)]})
 
 
 def evaluate(recon: torch.Tensor, bench: AudioBenchmark, split: str, vocoder: GriffinLimVocoder,
-             recognizer: GridRecognizer, asr: bool = True, progress: bool = False, desc: str = "ASR") -> dict[str, float]:
+             recognizer: GridRecognizer, asr: bool = True, progress: bool = False, desc: str = "ASR",
+             units: dict | None = None) -> dict[str, float]:
+    """The split's scores; ``units``, when given, receives the per-unit scores behind them (per TR:
+    temporal-detail r; per sentence: WER and STOI) for paired comparisons (:mod:`tempmodels.results`)."""
     orig = bench.split(split)
     out = {"temporal_detail_r": temporal_detail_r(recon, orig), "modulation_r": modulation_r(recon, orig)}
+    if units is not None:
+        units["temporal_detail_r"] = temporal_detail_r_per_tr(recon, orig)
     if asr:
         t = transcribe_split(recon, bench, split, vocoder, recognizer, progress, desc)
         out["wer"] = word_error_rate(list(t.reference), list(t.hypothesis))
         out["stoi"] = float(t.stoi.mean())
+        if units is not None:
+            units["wer"] = sentence_error_rates(list(t.reference), list(t.hypothesis))
+            units["stoi"] = t.stoi.to_numpy(dtype=np.float64)
     return out
 
 

@@ -6,6 +6,7 @@ Frame ``i`` is centred on sample ``i * 375`` (``center=True``), so TR ``k`` owns
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -86,3 +87,36 @@ class GriffinLimVocoder:
             torch.manual_seed(self.seed)
             wav = self.griffin_lim(spec)
         return wav.numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def batch(self, logmels: Sequence[torch.Tensor], max_batch: int = 64) -> list[np.ndarray]:
+        """Vocode several log-mels in one Griffin-Lim pass per ``max_batch`` of them (a scoring pass's
+        26-50 sentences: one pass instead of one per sentence, 0.6 s instead of 1.0 s here).
+
+        Each spectrogram is padded with silence (zero power) to the longest of its batch and its
+        waveform cut back to what :meth:`__call__` returns for it (``hop * (frames - 1)`` samples).
+        It differs from ``__call__``'s output in two ways only: the random initial phase is one seeded
+        draw for the whole batch, and the frames after a sentence's last one are silence instead of
+        ``stft``'s reflection — intelligibility scores agree within a few hundredths
+        (``tests/test_audio.py``). The result is a function of the inputs and ``max_batch``.
+        """
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be a positive int, got {max_batch!r}")
+        mels = [torch.as_tensor(m, dtype=torch.float32) for m in logmels]
+        for i, m in enumerate(mels):
+            if m.ndim != 2 or m.shape[1] != self.cfg.n_mels or m.shape[0] < 2:
+                raise ValueError(f"log-mel {i}: expected (frames >= 2, {self.cfg.n_mels}), got {tuple(m.shape)}")
+        out: list[np.ndarray] = []
+        for lo in range(0, len(mels), max_batch):
+            chunk = mels[lo:lo + max_batch]
+            longest = max(m.shape[0] for m in chunk)
+            # the inverse mel is frame by frame: one solve over all frames of the chunk
+            lin = self.inverse_mel(torch.exp(torch.cat(chunk)).T).clamp_min(0).split([m.shape[0] for m in chunk], 1)
+            spec = torch.zeros(len(chunk), self.cfg.n_fft // 2 + 1, longest)
+            for i, s in enumerate(lin):
+                spec[i, :, :s.shape[1]] = s
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self.seed)
+                wav = self.griffin_lim(spec)
+            out += [w[:self.cfg.hop_length * (m.shape[0] - 1)].numpy().astype(np.float32) for w, m in zip(wav, chunk)]
+        return out
