@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .experiment import AudioData, run_all
+from .experiment import UNITS, AudioData, run_all
 from .fmri.encoding import columnwise_r
 from .multimodal import MultimodalAutoencoder, PackedLayout, windows
+from .results import per_tr_squared_error
 from .timing import timed_as
 from .training import TrainConfig
 from .video.experiment import VideoData
@@ -83,7 +84,8 @@ def predict(model: MultimodalAutoencoder, x: torch.Tensor, batch: int = 64):
 
 def score_joint(model: MultimodalAutoencoder, data: JointData, split: str = "test") -> dict[str, float]:
     """Per modality: test MSE (normalised units) and temporal-detail r; video frame r and flow
-    cosine; fMRI r per voxel — mean over driven voxels, and per family r / ceiling."""
+    cosine; fMRI r per voxel — mean over driven voxels, and per family r / ceiling. ``out[UNITS]``:
+    per test window the audio and video MSE and audio detail r, per voxel the fMRI r."""
     from . import metrics
     from .video import metrics as vm
 
@@ -99,7 +101,20 @@ def score_joint(model: MultimodalAutoencoder, data: JointData, split: str = "tes
     out["video_detail_r"] = vm.temporal_detail_r(vr, vo)
     out["flow_cosine"] = vm.flow_agreement(vr, vo)["flow_cosine"]
     r = columnwise_r(y_hat.double().numpy(), y.double().numpy())
-    return {**out, **fmri_scores(r, data.family, data.ceiling)}
+    out.update(fmri_scores(r, data.family, data.ceiling))
+    out[UNITS] = {"audio_mse": per_tr_squared_error(a_hat, a), "video_mse": per_tr_squared_error(v_hat, v),
+                  "audio_detail_r": metrics.temporal_detail_r_per_tr(data.audio.norm.inverse(a_hat),
+                                                                     data.audio.norm.inverse(a)),
+                  **fmri_units(r, data.family)}
+    return out
+
+
+def fmri_units(r: np.ndarray, family: np.ndarray | None) -> dict[str, np.ndarray]:
+    """The per-voxel r behind :func:`fmri_scores` (``fmri_r``: the driven voxels; ``r: <family>``), for
+    paired comparisons over voxels (:func:`tempmodels.results.compare`)."""
+    if family is None:
+        return {"fmri_r": r.copy(), "r: all voxels": r.copy()}
+    return {"fmri_r": r[family != "noise"], **{f"r: {fam}": r[family == fam] for fam in dict.fromkeys(family)}}
 
 
 def fmri_scores(r: np.ndarray, family: np.ndarray | None, ceiling: np.ndarray | None) -> dict[str, float]:

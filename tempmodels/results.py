@@ -216,8 +216,16 @@ def per_tr_squared_error(recon, target) -> np.ndarray:
 #: the unit each per-unit metric is scored on, and the bootstrap block (in units) for that kind:
 #: 4 TRs (6 s) and 2 sentences cover the neighbours a sentence shares.
 UNIT_KIND = {"test_mse": "TR", "temporal_detail_r": "TR", "reversed_detail_r": "TR", "wer": "sentence",
-             "stoi": "sentence"}
-BLOCK = {"TR": 4, "sentence": 2}
+             "stoi": "sentence", "fmri_r": "voxel"}
+#: voxels are resampled one by one: a bootstrap over voxels treats the test TRs as fixed (say so)
+BLOCK = {"TR": 4, "sentence": 2, "voxel": 1}
+
+
+def unit_kind(metric: str) -> str:
+    """What ``metric``'s per-unit scores are scored on: TR (the default), sentence or voxel."""
+    if metric.startswith("r: ") or metric.startswith("r/ceiling: "):
+        return "voxel"
+    return UNIT_KIND.get(metric, "TR")
 UNIT_COLUMNS = ["encoder", "seed", "metric", "unit", "value"]
 
 
@@ -255,7 +263,7 @@ def compare(units: pd.DataFrame, a: str, b: str, metric: str, block: int | None 
     if not common:
         raise ValueError(f"{a!r} (seeds {list(ma.index)}) and {b!r} (seeds {list(mb.index)}) share no seed")
     if block is None:  # the kind's block, shortened where the block would leave fewer than MIN_BLOCKS
-        block = max(1, min(BLOCK[UNIT_KIND.get(metric, "TR")], ma.shape[1] // MIN_BLOCKS))
+        block = max(1, min(BLOCK[unit_kind(metric)], ma.shape[1] // MIN_BLOCKS))
     return paired(ma.loc[common].to_numpy(), mb.loc[common].to_numpy(), metric, block=block, n_boot=n_boot,
                   seed=seed)
 

@@ -62,6 +62,11 @@ def test_joint_runs_scored_per_family_and_cached(joint):
     assert np.array_equal(res.value.to_numpy(), again.value.to_numpy())
     tab = family_table(res)
     assert "motion" in tab.columns and "noise" not in tab.columns
+    u, v = fits["mean"][0].units, res.set_index("metric").value
+    driven = joint.family != "noise"
+    assert len(u["fmri_r"]) == driven.sum() and len(u["r: motion"]) == (joint.family == "motion").sum()
+    assert u["fmri_r"].mean() == pytest.approx(v["fmri_r"]) and u["audio_mse"].mean() == pytest.approx(v["audio_mse"])
+    assert len(u["audio_mse"]) == len(u["video_mse"]) == len(joint.test)
 
 
 def test_head_lags_count_a_shift_already_applied():

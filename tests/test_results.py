@@ -158,3 +158,11 @@ def test_convergence_summary_counts_the_seeds_still_improving():
     t = R.convergence_summary(h, epochs=3)
     assert t.loc["a", "still improving"] == "1 of 2 seeds" and t.loc["a", "best epoch"] == "2.5 (2–3)"
     assert t.loc["b", "still improving"] == "0 of 1 seeds" and t.loc["b", "epochs trained"] == "2"
+
+
+def test_voxel_metrics_are_bootstrapped_voxel_by_voxel():
+    assert R.unit_kind("fmri_r") == R.unit_kind("r: motion") == "voxel" and R.unit_kind("sign_acc") == "TR"
+    u = pd.concat([R.units_frame({"r: motion": np.linspace(0.5, 0.6, 20)}, "a", 0),
+                   R.units_frame({"r: motion": np.linspace(0.4, 0.5, 20)}, "b", 0)], ignore_index=True)
+    p = R.compare(u, "a", "b", "r: motion")
+    assert p.block == 1 and p.verdict == R.BETTER and p.difference == pytest.approx(0.1)

@@ -13,8 +13,9 @@ import pandas as pd
 import torch
 
 from ..decoder import Autoencoder
-from ..experiment import PCA_ROW, _batched, embed, run_all
-from ..probes import linear_probe_accuracy
+from ..experiment import PCA_ROW, UNITS, _batched, embed, run_all
+from ..probes import linear_probe_predictions
+from ..results import per_tr_squared_error
 from ..timing import timed_as
 from ..training import TrainConfig
 from . import metrics as vm
@@ -78,16 +79,20 @@ def chance_levels(data: VideoData) -> dict[str, float]:
     return {m: 1.0 / tr[c].nunique() for c, m in PROBES.items()}
 
 
-def _probes(embed_fn, data: VideoData, split: str) -> dict[str, float]:
+def _probes(embed_fn, data: VideoData, split: str) -> dict[str, np.ndarray]:
+    """Per test TR, whether each linear probe reads its label (1) or not (0); the mean is the accuracy."""
     tr_emb, te_emb = embed_fn(data.train), embed_fn(getattr(data, split))
     tr, te = data.labels("train"), data.labels(split)
-    return {m: linear_probe_accuracy(tr_emb, tr[c].to_numpy(), te_emb, te[c].to_numpy()) for c, m in PROBES.items()}
+    return {m: (linear_probe_predictions(tr_emb, tr[c].to_numpy(), te_emb) == te[c].to_numpy()).astype(np.float64)
+            for c, m in PROBES.items()}
 
 
 def score_video(recon_fn: Callable[[torch.Tensor], torch.Tensor], embed_fn: Callable[[torch.Tensor], torch.Tensor],
                 data: VideoData, split: str = "test") -> dict[str, float]:
     """Score any code of the clips — a trained autoencoder or PCA-d — by one protocol: ``recon_fn``
-    maps normalised clips to normalised reconstructions, ``embed_fn`` to the TR embedding (probes)."""
+    maps normalised clips to normalised reconstructions, ``embed_fn`` to the TR embedding (probes).
+    ``out[UNITS]`` holds the per-TR scores behind test MSE and the probe accuracies (for
+    :func:`tempmodels.results.compare`)."""
     x = getattr(data, split)
     recon = recon_fn(x)
     orig, rec = data.inverse(x), data.inverse(recon)
@@ -95,7 +100,9 @@ def score_video(recon_fn: Callable[[torch.Tensor], torch.Tensor], embed_fn: Call
            "frame_r": vm.frame_r(rec, orig), "temporal_detail_r": vm.temporal_detail_r(rec, orig)}
     flow = vm.flow_agreement(rec, orig, data.original_flow(split))
     out.update(flow_cosine=flow["flow_cosine"], flow_epe=flow["flow_epe"])
-    out.update(_probes(embed_fn, data, split))
+    correct = _probes(embed_fn, data, split)
+    out.update({m: float(v.mean()) for m, v in correct.items()})
+    out[UNITS] = {"test_mse": per_tr_squared_error(recon, x), **correct}
     return out
 
 
@@ -127,6 +134,7 @@ def reference_rows(data: VideoData, d_model: int | None = None, split: str = "te
     for name, recon_fn, embed_fn in (("oracle", lambda v: v, lambda v: v.flatten(1)),
                                      ("floor (TR mean)", tr_mean_clip, lambda v: v.mean(1).flatten(1))):
         m = score_video(recon_fn, embed_fn, data, split)
+        m.pop(UNITS)
         rows += [{"encoder": name, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
     if d_model is not None:
         from ..pca_code import PCACode
@@ -135,6 +143,7 @@ def reference_rows(data: VideoData, d_model: int | None = None, split: str = "te
         shape = x.shape[1:]
         m = score_video(lambda v: pca.reconstruct(v.flatten(2)).view(len(v), *shape), lambda v: pca.encode(v.flatten(2)),
                         data, split)
+        m.pop(UNITS)
         m["d_effective"] = pca.d_effective
         rows += [{"encoder": PCA_ROW, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
     return pd.DataFrame(rows)
