@@ -98,13 +98,19 @@ def _fingerprint(key: str) -> dict:
     return {"run_key": key}
 
 
-def load(key: str):
-    """The cached entry for ``key`` (RNG states restored), or None — also when the entry is damaged or
-    stale, which is then named in a warning and moved aside so the run is trained again."""
+def _load_entry(key: str, fields, what: str):
+    """The stored entry under ``key``, or None when the cache is off, the entry is missing, or it is
+    damaged or stale (then named in a warning and moved aside)."""
     root = cache_dir()
     if root is None:
         return None
-    entry = entries.load_or_set_aside(root / f"{key}.pt", _fingerprint(key), FIELDS, what="run-cache entry")
+    return entries.load_or_set_aside(root / f"{key}.pt", _fingerprint(key), fields, what=what)
+
+
+def load(key: str):
+    """The cached entry for ``key`` (RNG states restored), or None — also when the entry is damaged or
+    stale, which is then named in a warning and moved aside so the run is trained again."""
+    entry = _load_entry(key, FIELDS, "run-cache entry")
     if entry is None:
         return None
     _set_rng_state(entry["rng"])
@@ -147,10 +153,7 @@ def table_key(kind: str, data, vocoder, asr: bool, **extra) -> str:
 def load_table(key: str):
     """The cached table(s) for ``key`` (a DataFrame or a tuple of them, as stored), or None (also when
     damaged or stale: named, moved aside)."""
-    root = cache_dir()
-    if root is None:
-        return None
-    entry = entries.load_or_set_aside(root / f"{key}.pt", _fingerprint(key), TABLE_FIELDS, what="cached table")
+    entry = _load_entry(key, TABLE_FIELDS, "cached table")
     if entry is None:
         return None
     t = entry["table"]
