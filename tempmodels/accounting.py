@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from .training import PRECISIONS
+
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
@@ -108,21 +110,27 @@ def cost_table(models: dict[str, nn.Module], formulas: dict[str, int] | None = N
     return pd.DataFrame(rows).set_index("encoder")
 
 
-def step_time_ms(model: nn.Module, x: torch.Tensor, repeats: int = 3) -> float:
+def step_time_ms(model: nn.Module, x: torch.Tensor, repeats: int = 3, precision: str = "fp32") -> float:
     """Best wall time (ms) of ``repeats`` training steps' forward + backward of ``model`` on ``x``
     (loss: mean square of the output), after one warm-up step. Train mode; parameters' gradients
-    are cleared after each step."""
+    are cleared after each step. ``precision``: as :class:`~tempmodels.training.TrainConfig`'s —
+    "bf16"/"fp16" run the forward pass and loss under ``torch.autocast``, as the trainer does."""
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
     import time
 
+    dtype = PRECISIONS[precision]
     was = model.training
     model.train()
     best = float("inf")
     try:
         for i in range(repeats + 1):
             t0 = time.perf_counter()
-            model(x).pow(2).mean().backward()
+            with torch.autocast(x.device.type, dtype=dtype, enabled=dtype is not None):
+                loss = model(x).float().pow(2).mean()
+            loss.backward()
             if x.device.type == "cuda":
                 torch.cuda.synchronize()
             if i:

@@ -38,6 +38,13 @@ from .params import ParameterError, validate
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_PROFILES = REPO / "notebooks" / "profiles.yml"
+#: what counts as a chapter of the book: numbered chapters, then the appendices (A1, A2, ...)
+CHAPTER_PATTERNS = ("[0-9][0-9]_*.ipynb", "A[0-9]_*.ipynb")
+
+
+def chapters(folder: str | Path = REPO / "notebooks") -> list[Path]:
+    """The book's chapter notebooks in ``folder``, in reading order (numbered chapters, then appendices)."""
+    return sorted(p for pattern in CHAPTER_PATTERNS for p in Path(folder).glob(pattern))
 
 
 def load_profiles(path: str | Path = DEFAULT_PROFILES) -> dict[str, dict[str, dict]]:
@@ -203,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     for nb in notebooks:
         if not nb.is_file():
             ap.error(f"notebook not found: {nb}")
-    all_notebooks = sorted(Path(args.profiles).parent.glob("[0-9][0-9]_*.ipynb"))
+    all_notebooks = chapters(Path(args.profiles).parent)
     check_profiles(all_notebooks or notebooks, profiles)
     plan = [(nb, parameters_for(nb, args.profile, profiles, dict(args.param))) for nb in notebooks]
     out_dir = args.out.resolve()

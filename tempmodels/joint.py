@@ -5,6 +5,7 @@ modality and, for the fMRI head, per voxel family against each voxel's noise cei
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable
 
@@ -86,27 +87,92 @@ def score_joint(model: MultimodalAutoencoder, data: JointData, split: str = "tes
     """Per modality: test MSE (normalised units) and temporal-detail r; video frame r and flow
     cosine; fMRI r per voxel — mean over driven voxels, and per family r / ceiling. ``out[UNITS]``:
     per test window the audio and video MSE and audio detail r, per voxel the fMRI r."""
-    from . import metrics
-    from .video import metrics as vm
-
     x = getattr(data, split)
     a_hat, v_hat, y_hat = predict(model, x)
     a, v, y = data.layout.unpack(x)
-    a, v = a[:, -1], v[:, -1]
-    out = {"audio_mse": float(((a_hat - a) ** 2).mean()), "video_mse": float(((v_hat - v) ** 2).mean()),
-           "fmri_mse": float(((y_hat - y) ** 2).mean())}
+    out = reconstruction_scores(a_hat, v_hat, a[:, -1], v[:, -1], data)
+    out["fmri_mse"] = float(((y_hat - y) ** 2).mean())
+    r = columnwise_r(y_hat.double().numpy(), y.double().numpy())
+    out.update(fmri_scores(r, data.family, data.ceiling))
+    out[UNITS].update(fmri_units(r, data.family))
+    return out
+
+
+def reconstruction_scores(a_hat: torch.Tensor, v_hat: torch.Tensor, a: torch.Tensor, v: torch.Tensor,
+                          data: JointData) -> dict:
+    """The reconstruction half of :func:`score_joint` for TR t of each window (normalised units):
+    audio and video MSE, audio temporal-detail r, video frame r, detail r and flow cosine; ``out[UNITS]``
+    the per-window audio and video MSE and audio detail r."""
+    from . import metrics
+    from .video import metrics as vm
+
+    out = {"audio_mse": float(((a_hat - a) ** 2).mean()), "video_mse": float(((v_hat - v) ** 2).mean())}
     out["audio_detail_r"] = metrics.temporal_detail_r(data.audio.norm.inverse(a_hat), data.audio.norm.inverse(a))
     vo, vr = data.video.inverse(v), data.video.inverse(v_hat)
     out["video_frame_r"] = vm.frame_r(vr, vo)
     out["video_detail_r"] = vm.temporal_detail_r(vr, vo)
     out["flow_cosine"] = vm.flow_agreement(vr, vo)["flow_cosine"]
-    r = columnwise_r(y_hat.double().numpy(), y.double().numpy())
-    out.update(fmri_scores(r, data.family, data.ceiling))
     out[UNITS] = {"audio_mse": per_tr_squared_error(a_hat, a), "video_mse": per_tr_squared_error(v_hat, v),
                   "audio_detail_r": metrics.temporal_detail_r_per_tr(data.audio.norm.inverse(a_hat),
-                                                                     data.audio.norm.inverse(a)),
-                  **fmri_units(r, data.family)}
+                                                                     data.audio.norm.inverse(a))}
     return out
+
+
+class JointPCA:
+    """PCA-d of the joint TR: the optimal linear code of ``d`` numbers for the joint model's
+    reconstruction loss, w_a·MSE_audio + w_v·MSE_video (each modality flattened and scaled by
+    sqrt(w / its size), so that the squared error PCA minimises is that weighted sum), fit on ``a`` and
+    ``v`` (TR, ...) of the training block."""
+
+    def __init__(self, a: torch.Tensor, v: torch.Tensor, d: int, weights=(1.0, 1.0)):
+        from .pca_code import PCACode
+
+        self.shapes = (tuple(a.shape[1:]), tuple(v.shape[1:]))
+        self.scale = (math.sqrt(weights[0] / a[0].numel()), math.sqrt(weights[1] / v[0].numel()))
+        self.pca = PCACode(self._pack(a, v), d)
+        self.d_effective = self.pca.d_effective
+
+    def _pack(self, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        if tuple(a.shape[1:]) != self.shapes[0] or tuple(v.shape[1:]) != self.shapes[1] or len(a) != len(v):
+            raise ValueError(f"expected audio (TR, {self.shapes[0]}) and video (TR, {self.shapes[1]}) of the same TRs, "
+                             f"got {tuple(a.shape)} and {tuple(v.shape)}")
+        return torch.cat([a.flatten(1) * self.scale[0], v.flatten(1) * self.scale[1]], 1)[:, None]
+
+    def encode(self, a: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return self.pca.encode(self._pack(a, v))
+
+    def reconstruct(self, a: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        z = self.pca.reconstruct(self._pack(a, v))[:, 0]
+        na = a[0].numel()
+        return (z[:, :na].reshape(a.shape) / self.scale[0], z[:, na:].reshape(v.shape) / self.scale[1])
+
+
+@timed_as("references")
+def reconstruction_rows(data: JointData, d_model: int, split: str = "test", with_units: bool = False):
+    """The reconstruction table's reference rows, scored by :func:`score_joint`'s code on TR t of the
+    same windows: ``oracle`` (the TR itself), ``floor (TR mean)`` (each TR's mean log-mel frame and
+    mean video frame) and ``PCA-d`` (:class:`JointPCA` of ``d_model`` numbers, fit on the training
+    block's TRs). ``with_units=True`` returns (rows, per-unit scores: seed -1)."""
+    from .experiment import PCA_ROW
+    from .results import units_frame
+    from .video.sprites import tr_mean_clip
+
+    def last_tr(x):
+        a, v, _ = data.layout.unpack(x)
+        return a[:, -1], v[:, -1]
+
+    a, v = last_tr(getattr(data, split))
+    pca = JointPCA(data.audio.train, data.video.train, d_model, data.layout.weights[:2])
+    codes = {"oracle": (a, v), "floor (TR mean)": (a.mean(1, keepdim=True).expand_as(a), tr_mean_clip(v)),
+             PCA_ROW: pca.reconstruct(a, v)}
+    rows, units = [], []
+    for name, (a_hat, v_hat) in codes.items():
+        m = reconstruction_scores(a_hat, v_hat, a, v, data)
+        units.append(units_frame(m.pop(UNITS), name, -1))
+        rows += [{"encoder": name, "seed": -1, "metric": k, "value": val} for k, val in m.items()]
+    rows.append({"encoder": PCA_ROW, "seed": -1, "metric": "d_effective", "value": pca.d_effective})
+    table = pd.DataFrame(rows)
+    return (table, pd.concat(units, ignore_index=True)) if with_units else table
 
 
 def fmri_units(r: np.ndarray, family: np.ndarray | None) -> dict[str, np.ndarray]:

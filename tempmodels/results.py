@@ -101,13 +101,20 @@ def gap_table(results: pd.DataFrame, reference: pd.DataFrame,
     return pd.DataFrame(cols, index=idx)
 
 
-def position(share: float) -> str:
-    """Words for a share of the floor→PCA-d gap."""
+def position(share: float, versus_floor: Paired | None = None) -> str:
+    """Words for a mean share of the floor→PCA-d gap — a description of a mean over seeds, never a
+    verdict: outside [0, 1] it says "on average". Whether a code is *worse* than the floor is a
+    paired comparison; pass it as ``versus_floor`` (:func:`compare` of the code against the floor) and
+    its CI and verdict are quoted."""
     if share < 0:
-        return f"worse than the TR-mean floor (share {share:+.2f})"
-    if share > 1:
-        return f"beyond PCA-d (share {share:.2f})"
-    return f"closes {100 * share:.0f} % of the floor→PCA-d gap"
+        text = f"below the TR-mean floor on average (share {share:+.2f})"
+    elif share > 1:
+        text = f"past PCA-d on average (share {share:.2f})"
+    else:
+        text = f"closes {100 * share:.0f} % of the floor→PCA-d gap"
+    if versus_floor is not None:
+        text += f"; against the floor, Δ {versus_floor.metric} {versus_floor.text()}"
+    return text
 
 
 # ---------------------------------------------------------------------------------- paired statistics
@@ -309,3 +316,33 @@ def convergence_summary(histories: pd.DataFrame, epochs: int) -> pd.DataFrame:
         "epochs trained": g.epochs_trained.apply(lambda e: f"{e.mean():.1f}" if e.nunique() > 1 else f"{e.iloc[0]}"),
         "still improving": g.still_improving.apply(lambda s: f"{int(s.sum())} of {len(s)} seeds"),
     })
+
+
+def within_seed_spread(results: pd.DataFrame, pairs: dict[str, str], metrics, units: pd.DataFrame | None = None
+                       ) -> pd.DataFrame:
+    """Does a change of set-up (e.g. mixed precision) move a result by more than the seeds do?
+
+    ``pairs`` maps each encoder to its variant (``{"frame MLP": "frame MLP (bf16)"}``). One row per
+    encoder and metric: the mean over seeds of both, Δ = variant − encoder, the seed sd of the encoder
+    (ddof 1), ``|Δ| / sd`` and whether it is below 1 (a description of the seeds, NaN with one seed),
+    and, where ``units`` has the metric's per-unit scores, the paired Δ with its 95 % CI and verdict
+    (:func:`compare`)."""
+    have = set(units.metric) if units is not None else set()
+    rows = []
+    for base, variant in pairs.items():
+        for m in metrics:
+            a = results[(results.encoder == base) & (results.metric == m) & (results.seed >= 0)].value
+            b = results[(results.encoder == variant) & (results.metric == m) & (results.seed >= 0)].value
+            if a.empty or b.empty:
+                raise KeyError(f"{m!r} is missing for {base!r} or {variant!r}")
+            sd = float(a.std(ddof=1)) if len(a) > 1 else float("nan")
+            delta = float(b.mean() - a.mean())
+            row = {"encoder": base, "metric": m, "mean": float(a.mean()), "variant mean": float(b.mean()), "Δ": delta,
+                   "seed sd": sd, "|Δ| / sd": abs(delta) / sd if sd > 0 else float("nan")}
+            row["within seed spread"] = bool(row["|Δ| / sd"] < 1) if np.isfinite(row["|Δ| / sd"]) else None
+            if m in have:
+                p = compare(units, variant, base, m)
+                row["paired Δ [95 % CI]: verdict"] = p.text()
+                row["verdict"] = p.verdict
+            rows.append(row)
+    return pd.DataFrame(rows)

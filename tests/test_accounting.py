@@ -140,3 +140,15 @@ def test_transformer_formula_grid(readout, pos):
 
     kw = dict(d_model=24, width=16, nhead=4, layers=2, ff=32, readout=readout, positional=pos, n_queries=3, attn_dim=5)
     assert A.count_parameters(TemporalTransformer(**kw)) == TemporalTransformer.param_formula(**kw)
+
+
+def test_step_time_under_mixed_precision_and_bad_precision_named():
+    from tempmodels.accounting import step_time_ms
+    from tempmodels.encoders import FramePool
+
+    enc = FramePool(16, 8, 4, 8)
+    x = torch.randn(4, 8, 16)
+    assert step_time_ms(enc, x, repeats=1, precision="bf16") > 0
+    assert all(p.grad is None for p in enc.parameters())  # cleared after the step, as in fp32
+    with pytest.raises(ValueError, match="precision must be one of"):
+        step_time_ms(enc, x, precision="fp8")

@@ -12,7 +12,7 @@ import pytest
 from tempmodels import execute
 
 REPO = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = execute.chapters(REPO / "notebooks")
 GOLDEN = REPO / "tests" / "golden"
 
 

@@ -112,3 +112,26 @@ def test_ceilings_from_repeats_and_bad_repeats(small_bench):
     with pytest.raises(ValueError, match="repeats must be"):
         JointData.build(AudioData.from_bench(small_bench), VideoData.from_bench(video), sim.mean_response, 3,
                         repeats=sim.responses[0])
+
+
+@needs_espeak
+def test_reconstruction_reference_rows_known_answers(joint):
+    """oracle: exact; floor: no temporal detail; PCA-d: the weighted joint loss it minimises is what its
+    discarded eigenvalues predict on the training TRs."""
+    from tempmodels.joint import JointPCA, reconstruction_rows
+
+    rows, units = reconstruction_rows(joint, 8, with_units=True)
+    v = rows.set_index(["encoder", "metric"]).value
+    assert v["oracle", "audio_mse"] == 0 and v["oracle", "video_mse"] == 0 and v["oracle", "audio_detail_r"] == pytest.approx(1)
+    assert abs(v["floor (TR mean)", "audio_detail_r"]) < 1e-6
+    assert v["PCA-d", "d_effective"] == 8 and 0 < v["PCA-d", "audio_mse"] < 2
+    assert set(units.seed) == {-1} and set(units.metric) == {"audio_mse", "video_mse", "audio_detail_r"}
+    assert (units[units.metric == "audio_mse"].groupby("encoder").size() == len(joint.test)).all()
+    a, vv, _ = joint.layout.unpack(joint.train)
+    a, vv = a[:, -1], vv[:, -1]
+    pca = JointPCA(a, vv, 8, weights=(1.0, 2.0))
+    a_hat, v_hat = pca.reconstruct(a, vv)
+    loss = float(((a_hat - a) ** 2).mean() + 2 * ((v_hat - vv) ** 2).mean())
+    assert loss == pytest.approx(pca.pca.discarded_variance() * pca.pca.shape[1], rel=1e-3)
+    with pytest.raises(ValueError, match="same TRs"):
+        pca.encode(a[:3], vv[:4])

@@ -11,7 +11,7 @@ from tempmodels import execute
 from tempmodels.params import ParameterError
 
 REPO = Path(__file__).resolve().parent.parent
-CHAPTERS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+CHAPTERS = execute.chapters(REPO / "notebooks")
 
 
 def _toy_notebook(path: Path, body: str = "print(n * 2)") -> Path:
@@ -289,3 +289,21 @@ def test_an_edit_during_a_chapters_run_is_not_credited_to_it(tmp_path, monkeypat
         assert calls == ["01_toy.ipynb"], "the edited module's chapter must run again"
     finally:
         f.write_bytes(original)
+
+
+#: seed lists that are not a comparison: chapter 03's capacity sweep (a curve over d, one seed per point;
+#: its comparison at d = d_model has ``compare_seeds``)
+NOT_A_COMPARISON = {("03_pooling_not_averaging", "seeds")}
+
+
+@pytest.mark.parametrize("profile, at_least", [("cpu", 3), ("gpu", 5)])
+def test_every_comparison_has_enough_seeds(profile, at_least):
+    """design.md: >= 3 seeds in every cpu-profile comparison, 5 on the gpu profile."""
+    profiles = execute.load_profiles()
+    short = []
+    for chapter in CHAPTERS:
+        values = {**execute.declared_parameters(chapter), **(profiles[profile].get(chapter.stem) or {})}
+        for name, seeds in values.items():
+            if name.endswith("seeds") and (chapter.stem, name) not in NOT_A_COMPARISON and len(seeds) < at_least:
+                short.append(f"{chapter.stem}: {name}={seeds}")
+    assert not short, f"fewer than {at_least} seeds on the {profile} profile: {short}"

@@ -166,3 +166,37 @@ def test_voxel_metrics_are_bootstrapped_voxel_by_voxel():
                    R.units_frame({"r: motion": np.linspace(0.4, 0.5, 20)}, "b", 0)], ignore_index=True)
     p = R.compare(u, "a", "b", "r: motion")
     assert p.block == 1 and p.verdict == R.BETTER and p.difference == pytest.approx(0.1)
+
+
+def test_position_describes_a_mean_and_leaves_worse_to_the_paired_ci():
+    """A mean share below 0 is "below the floor on average", not "worse than the floor": that word
+    needs a CI, and comes only from the comparison passed in."""
+    assert R.position(0.654) == "closes 65 % of the floor→PCA-d gap"
+    below = R.position(-0.3)
+    assert below == "below the TR-mean floor on average (share -0.30)" and "worse" not in below
+    assert R.position(1.2) == "past PCA-d on average (share 1.20)"
+    rng = np.random.default_rng(0)
+    floor = rng.normal(1.0, 0.1, (1, 40))
+    code = floor + 0.2 + rng.normal(0, 0.01, (2, 40))  # higher MSE than the floor on every TR
+    p = R.paired(code, np.repeat(floor, 2, 0), "test_mse", block=4)
+    assert p.verdict == R.WORSE
+    assert R.position(-0.3, versus_floor=p).endswith(f"against the floor, Δ test_mse {p.text()}")
+    assert "worse" in R.position(-0.3, versus_floor=p)
+
+
+def test_within_seed_spread_known_answers():
+    """Δ against the encoder's own seed sd, and the paired CI where per-unit scores exist."""
+    res = pd.DataFrame([{"encoder": e, "seed": s, "metric": "m", "value": v}
+                        for e, vals in {"a": [1.0, 1.2, 1.4], "a'": [1.1, 1.3, 1.5], "b": [0.0, 0.0, 0.0],
+                                        "b'": [1.0, 1.0, 1.0]}.items() for s, v in enumerate(vals)])
+    t = R.within_seed_spread(res, {"a": "a'", "b": "b'"}, ["m"]).set_index("encoder")
+    assert t.loc["a", "Δ"] == pytest.approx(0.1) and t.loc["a", "seed sd"] == pytest.approx(0.2)
+    assert t.loc["a", "|Δ| / sd"] == pytest.approx(0.5) and t.loc["a", "within seed spread"]
+    assert np.isnan(t.loc["b", "|Δ| / sd"]) and t.loc["b", "within seed spread"] is None  # sd 0: no spread to compare with
+    units = pd.concat([R.units_frame({"test_mse": np.full(20, 1.0) + 0.01 * s}, "a", s) for s in range(3)]
+                      + [R.units_frame({"test_mse": np.full(20, 1.5) + 0.01 * s}, "a'", s) for s in range(3)])
+    res2 = units.groupby(["encoder", "seed", "metric"]).value.mean().reset_index()
+    t2 = R.within_seed_spread(res2, {"a": "a'"}, ["test_mse"], units=units).iloc[0]
+    assert t2["verdict"] == R.WORSE and not t2["within seed spread"]
+    with pytest.raises(KeyError, match="missing"):
+        R.within_seed_spread(res, {"a": "nope"}, ["m"])

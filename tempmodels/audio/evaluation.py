@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
 
 from .asr import GridRecognizer, sentence_error_rates, word_error_rate
 from .benchmark import AudioBenchmark
@@ -62,20 +61,18 @@ def stoi_score(reference: np.ndarray, degraded: np.ndarray, sample_rate: int = 1
 
 
 def transcribe_split(recon: torch.Tensor, bench: AudioBenchmark, split: str, vocoder: GriffinLimVocoder,
-                     recognizer: GridRecognizer, progress: bool = False, desc: str = "ASR") -> pd.DataFrame:
+                     recognizer: GridRecognizer) -> pd.DataFrame:
     """One row per sentence: reference text, hypothesis, and STOI of the vocoded sentence."""
     sents = bench.sentences(split)
     waves = vocoder.batch(utterance_mels(recon, bench, split))  # all sentences in one Griffin-Lim pass
     refs = utterance_reference_audio(bench, split, [len(w) for w in waves])
     return pd.DataFrame({"segment": sents.segment, "voice": sents.voice, "reference": sents.text,
-                         "hypothesis": [recognizer.transcribe(w) for w in
-                                        tqdm(waves, desc=desc, disable=not progress, leave=False)],
+                         "hypothesis": recognizer.transcribe_many(waves),
                          "stoi": [stoi_score(r, w, bench.config.mel.sample_rate) for r, w in zip(refs, waves)]})
 
 
 def evaluate(recon: torch.Tensor, bench: AudioBenchmark, split: str, vocoder: GriffinLimVocoder,
-             recognizer: GridRecognizer, asr: bool = True, progress: bool = False, desc: str = "ASR",
-             units: dict | None = None) -> dict[str, float]:
+             recognizer: GridRecognizer, asr: bool = True, units: dict | None = None) -> dict[str, float]:
     """The split's scores; ``units``, when given, receives the per-unit scores behind them (per TR:
     temporal-detail r; per sentence: WER and STOI) for paired comparisons (:mod:`tempmodels.results`)."""
     orig = bench.split(split)
@@ -83,7 +80,7 @@ def evaluate(recon: torch.Tensor, bench: AudioBenchmark, split: str, vocoder: Gr
     if units is not None:
         units["temporal_detail_r"] = temporal_detail_r_per_tr(recon, orig)
     if asr:
-        t = transcribe_split(recon, bench, split, vocoder, recognizer, progress, desc)
+        t = transcribe_split(recon, bench, split, vocoder, recognizer)
         out["wer"] = word_error_rate(list(t.reference), list(t.hypothesis))
         out["stoi"] = float(t.stoi.mean())
         if units is not None:
@@ -95,7 +92,7 @@ def evaluate(recon: torch.Tensor, bench: AudioBenchmark, split: str, vocoder: Gr
 def raw_audio_wer(bench: AudioBenchmark, split: str, recognizer: GridRecognizer) -> float:
     """WER of the original waveform (no mel, no vocoder): what the recogniser does on clean speech."""
     sents = bench.sentences(split)
-    hyps = [recognizer.transcribe(bench.audio[s.start : s.end]) for s in sents.itertuples()]
+    hyps = recognizer.transcribe_many([bench.audio[s.start : s.end] for s in sents.itertuples()])
     return word_error_rate(list(sents.text), hyps)
 
 

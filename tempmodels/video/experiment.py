@@ -15,7 +15,7 @@ import torch
 from ..decoder import Autoencoder
 from ..experiment import PCA_ROW, UNITS, _batched, embed, run_all
 from ..probes import linear_probe_predictions
-from ..results import per_tr_squared_error
+from ..results import per_tr_squared_error, units_frame
 from ..timing import timed_as
 from ..training import TrainConfig
 from . import metrics as vm
@@ -126,15 +126,17 @@ def run_video(specs: dict, data: VideoData, cfg: TrainConfig, seeds: list[int], 
 
 
 @timed_as("references")
-def reference_rows(data: VideoData, d_model: int | None = None, split: str = "test") -> pd.DataFrame:
+def reference_rows(data: VideoData, d_model: int | None = None, split: str = "test", with_units: bool = False):
     """oracle (the clip itself; probes read its raw pixels), floor (each TR's mean frame; probes read
-    the mean frame: what averaging hands a linear read-out) and, with ``d_model``, PCA-d."""
+    the mean frame: what averaging hands a linear read-out) and, with ``d_model``, PCA-d.
+    ``with_units=True`` returns (rows, per-unit scores: seed -1, the same in every seed) for
+    :func:`tempmodels.results.compare`."""
     x = getattr(data, split)
-    rows = []
+    rows, units = [], []
     for name, recon_fn, embed_fn in (("oracle", lambda v: v, lambda v: v.flatten(1)),
                                      ("floor (TR mean)", tr_mean_clip, lambda v: v.mean(1).flatten(1))):
         m = score_video(recon_fn, embed_fn, data, split)
-        m.pop(UNITS)
+        units.append(units_frame(m.pop(UNITS), name, -1))
         rows += [{"encoder": name, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
     if d_model is not None:
         from ..pca_code import PCACode
@@ -143,7 +145,8 @@ def reference_rows(data: VideoData, d_model: int | None = None, split: str = "te
         shape = x.shape[1:]
         m = score_video(lambda v: pca.reconstruct(v.flatten(2)).view(len(v), *shape), lambda v: pca.encode(v.flatten(2)),
                         data, split)
-        m.pop(UNITS)
+        units.append(units_frame(m.pop(UNITS), PCA_ROW, -1))
         m["d_effective"] = pca.d_effective
         rows += [{"encoder": PCA_ROW, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    return (table, pd.concat(units, ignore_index=True)) if with_units else table
