@@ -59,8 +59,14 @@ $(PY): pyproject.toml
 env: sysdeps $(PY)
 
 # ---------------------------------------------------------------- the book
+# The published (cpu-profile) chapters are committed in book/published/ with their stamps: a fresh
+# clone renders them at once and re-executes only those whose inputs changed. Other profiles execute
+# into build/chapters-<profile>/. The book renders a copy in book/chapters/.
+PUBLISHED := book/published
+EXEC_OUT   = $(if $(filter cpu,$(PROFILE)),$(PUBLISHED),build/chapters-$(PROFILE))
 execute: env
-	$(PY) -m tempmodels.execute --profile $(PROFILE) $(if $(FORCE),--force) $(NOTEBOOKS)
+	$(PY) -m tempmodels.execute --profile $(PROFILE) --out $(EXEC_OUT) $(if $(FORCE),--force) $(NOTEBOOKS)
+	mkdir -p book/chapters && cp $(patsubst notebooks/%,$(EXEC_OUT)/%,$(NOTEBOOKS)) book/chapters/
 
 # MathJax served from the book itself (offline): copied from the pinned django-static-mathjax package.
 MATHJAX := book/_static/mathjax/tex-mml-chtml.js

@@ -307,3 +307,19 @@ def test_every_comparison_has_enough_seeds(profile, at_least):
             if name.endswith("seeds") and (chapter.stem, name) not in NOT_A_COMPARISON and len(seeds) < at_least:
                 short.append(f"{chapter.stem}: {name}={seeds}")
     assert not short, f"fewer than {at_least} seeds on the {profile} profile: {short}"
+
+
+#: calls that draw a progress bar with timings on stderr: their cells cannot be compared by nbval
+PROGRESS_CALLS = ("run_all(", "capacity_sweep(", "run_video(", "run_joint(", "run_encoder(")
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda p: p.stem)
+def test_cells_that_train_hide_their_progress_bars_from_nbval(chapter):
+    """A training cell's progress bar carries wall times: nbval would fail on the next run (as chapter 03's
+    comparison cell once did). Such a cell is tagged nbval-ignore-output, and its checked results are
+    shown by the next cell."""
+    nb = nbformat.read(chapter, as_version=4)
+    untagged = [c.source.splitlines()[0] for c in nb.cells if c.cell_type == "code"
+                and any(call in c.source for call in PROGRESS_CALLS)
+                and "nbval-ignore-output" not in c.metadata.get("tags", [])]
+    assert not untagged, f"{chapter.name}: training cells without nbval-ignore-output: {untagged}"
