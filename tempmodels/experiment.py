@@ -371,7 +371,7 @@ def run_all(specs: dict[str, Callable[[], TemporalEncoder]], data: AudioData, cf
 
 
 def paired_table(results: pd.DataFrame, baseline: str, metrics=("test_mse", "temporal_detail_r", "reversed_detail_r"),
-                 digits: int = 3, units: pd.DataFrame | None = None) -> pd.DataFrame:
+                 digits: int | None = None, units: pd.DataFrame | None = None) -> pd.DataFrame:
     """Compact encoder x metric table of paired differences against ``baseline``.
 
     With ``units`` (the per-unit scores: :func:`units_of` of the runs, plus the reference rows'
@@ -385,7 +385,7 @@ def paired_table(results: pd.DataFrame, baseline: str, metrics=("test_mse", "tem
 
         encoders = [e for e in dict.fromkeys(results.encoder) if e != baseline]
         return comparison_table(units, baseline, metrics, encoders=encoders, digits=digits)
-    cols = {}
+    cols, digits = {}, 3 if digits is None else digits
     for m in metrics:
         p = paired_vs(results, baseline, m, higher_is_better=m not in ("test_mse", "wer"))
         cols[f"Δ {m}"] = p.apply(lambda r: f"{r.improvement:+.{digits}f}"

@@ -132,9 +132,29 @@ class Paired:
     units: int
     block: int
 
-    def text(self, digits: int = 3) -> str:
-        return (f"{self.difference:+.{digits}f} [95 % CI {self.ci_low:+.{digits}f}, {self.ci_high:+.{digits}f}]: "
-                f"{self.verdict}")
+    def text(self, digits: int | None = None) -> str:
+        """'Δ [95 % CI low, high]: verdict', with :func:`interval_digits` decimals unless ``digits`` is given."""
+        return f"{format_interval(self.difference, self.ci_low, self.ci_high, digits, ci=True)}: {self.verdict}"
+
+
+def interval_digits(difference: float, low: float, high: float, least: int = 3, most: int = 6) -> int:
+    """Decimals that show an interval honestly: at least ``least``, enough for two significant digits
+    of its width, and enough that no nonzero bound prints as ±0 (a CI bound of −0.00003 printed as
+    −0.000 hides which side of zero it lies on); never more than ``most``."""
+    width = abs(high - low)
+    d = least
+    if np.isfinite(width) and width > 0:
+        d = max(d, min(most, 1 - int(np.floor(np.log10(width)))))
+    while d < most and any(np.isfinite(v) and v != 0 and round(v, d) == 0 for v in (difference, low, high)):
+        d += 1
+    return d
+
+
+def format_interval(difference: float, low: float, high: float, digits: int | None = None, ci: bool = False) -> str:
+    """'+Δ [low, high]' (with '95 % CI' inside the brackets when ``ci``), signed, with ``digits``
+    decimals or :func:`interval_digits`."""
+    d = interval_digits(difference, low, high) if digits is None else digits
+    return f"{difference:+.{d}f} [{'95 % CI ' if ci else ''}{low:+.{d}f}, {high:+.{d}f}]"
 
 
 MIN_BLOCKS = 4
@@ -277,9 +297,9 @@ def compare(units: pd.DataFrame, a: str, b: str, metric: str, block: int | None 
 
 def comparison_table(units: pd.DataFrame, baseline: str, metrics=("test_mse", "temporal_detail_r", "reversed_detail_r",
                                                                   "wer", "stoi"),
-                     encoders=None, digits: int = 3) -> pd.DataFrame:
+                     encoders=None, digits: int | None = None) -> pd.DataFrame:
     """encoder × metric table of paired differences against ``baseline``, each cell
-    'Δ [95 % CI]: verdict' (Δ = encoder − baseline in the metric's units; the verdict word knows
+    'Δ [95 % CI]: verdict' (decimals from :func:`interval_digits` unless ``digits``) (Δ = encoder − baseline in the metric's units; the verdict word knows
     whether lower is better), with the seeds and units it rests on. Metrics without per-unit scores
     are left out; none at all is an error."""
     have = set(units.metric)
@@ -296,7 +316,7 @@ def comparison_table(units: pd.DataFrame, baseline: str, metrics=("test_mse", "t
             except KeyError:
                 row[m] = "—"
                 continue
-            row[m] = f"{p.difference:+.{digits}f} [{p.ci_low:+.{digits}f}, {p.ci_high:+.{digits}f}]: {p.verdict}"
+            row[m] = f"{format_interval(p.difference, p.ci_low, p.ci_high, digits)}: {p.verdict}"
             row["seeds"] = p.seeds
         rows[e] = row
     out = pd.DataFrame(rows).T

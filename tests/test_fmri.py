@@ -228,8 +228,9 @@ def test_energy_slope_drive_is_set_by_the_order_inside_each_tr(small_bench):
 
 
 def test_video_families_ride_on_the_audio_grid_and_leave_the_audio_voxels_alone(small_bench, tmp_path):
-    """With a video track the audio families are unchanged; motion voxels follow the signed
-    horizontal velocity (zero while the sprite is hidden), luminance voxels the frame brightness."""
+    """With a video track the audio families are unchanged; the first motion voxel follows the signed
+    horizontal velocity (zero while the sprite is hidden), the others the velocity along their own
+    direction; luminance voxels the brightness of their own receptive field."""
     from tempmodels.fmri.simulator import VIDEO_FAMILIES, frame_drives
     from tempmodels.video.sprites import VideoConfig, generate
 
@@ -245,6 +246,13 @@ def test_video_families_ride_on_the_audio_grid_and_leave_the_audio_voxels_alone(
     motion = both[:, fam == "motion"][:, 0].reshape(n_tr, fpt)
     still = (video.trs.event == "none").to_numpy()
     assert np.array_equal(motion[still].mean(1), video.trs.dx.to_numpy()[still].astype(float))
+    # one drive per voxel: receptive fields and preferred directions differ, so a family is not one signal
+    for name in VIDEO_FAMILIES:
+        d = both[:, fam == name]
+        assert abs(np.corrcoef(d[:, 0], d[:, 1])[0, 1]) < 0.99, name
+    theta1 = frame_drives(small_bench, cfg, video)[0][:, fam == "motion"][:, 1].reshape(n_tr, fpt)[still].mean(1)
+    speed = np.hypot(video.trs.dx, video.trs.dy).to_numpy()[still]
+    assert (np.abs(theta1) <= speed + 1e-9).all()  # a projection of the velocity, never longer than it
     sim = load_simulation(small_bench, cfg, cache_dir=tmp_path, video=video)
     assert sim.responses.shape[2] == len(fam) and set(VIDEO_FAMILIES) <= set(sim.family)
     with pytest.raises(ValueError, match="must match"):

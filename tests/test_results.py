@@ -200,3 +200,16 @@ def test_within_seed_spread_known_answers():
     assert t2["verdict"] == R.WORSE and not t2["within seed spread"]
     with pytest.raises(KeyError, match="missing"):
         R.within_seed_spread(res, {"a": "nope"}, ["m"])
+
+
+def test_interval_digits_keep_the_side_of_zero_and_two_digits_of_the_width():
+    # a bound of -0.00003 must not print as -0.000 (appendix A1's STOI interval did)
+    assert R.format_interval(0.0012, -0.00003, 0.0025) == "+0.00120 [-0.00003, +0.00250]"
+    assert R.interval_digits(0.017, -0.006, 0.040) == 3          # a wide interval keeps three decimals
+    assert R.interval_digits(0.0006, 0.0001, 0.0013) == 4        # width 0.0012: two significant digits
+    assert R.interval_digits(0.0004, 0.0001, 0.0009) == 5        # width 0.0008 -> 0.00080
+    assert R.interval_digits(0.0, 0.0, 0.0) == 3                 # exact zeros are not "hidden"
+    assert R.interval_digits(1e-9, 1e-9, 2e-9) == 6              # never more than six
+    assert R.format_interval(0.5, 0.4, 0.6, digits=1) == "+0.5 [+0.4, +0.6]"
+    p = R.Paired("stoi", 0.0012, -0.00003, 0.0025, R.NO_DIFFERENCE, False, 3, 26, 1)
+    assert p.text() == f"+0.00120 [95 % CI -0.00003, +0.00250]: {R.NO_DIFFERENCE}"

@@ -12,9 +12,10 @@ Voxel families, each driven by one known stimulus feature of the audio benchmark
   (energy at the end − energy at the start) / duration, set by the *order* of the TR's frames —
   reversing a TR flips it, and the TR's mean frame cannot see it;
 * ``speaker`` — on while one voice speaks;
-* with a video track (``video=``, chapter 10): ``luminance`` — the mean brightness of each frame
-  (static: a TR's mean frame holds it), and ``motion`` — the signed horizontal velocity of the sprite
-  (+ right, − left), set by frame order: a TR's mean frame is the same either way;
+* with a video track (``video=``, chapter 10): ``luminance`` — the mean brightness of a receptive
+  field of each frame (static: a TR's mean frame holds it), and ``motion`` — the sprite's velocity
+  along a preferred direction, set by frame order: a TR's mean frame is the same either way
+  (one receptive field and one direction per voxel, so a family's mean is not one signal);
 * ``noise`` — no drive at all (their ceiling must be ≈ 0).
 
 Every drive is causal — filters run forward only (``sosfilt``), smoothing windows are one-sided — so
@@ -40,7 +41,7 @@ from .hrf import canonical_hrf
 
 FAMILIES = ("static audio", "onsets", "modulation", "energy slope", "speaker", "noise")
 VIDEO_FAMILIES = ("luminance", "motion")
-SIM_VERSION = 3  # 3: causal drives, independent modulation drives, the TR-exact HRF grid
+SIM_VERSION = 4  # 3: causal drives, independent modulation drives, the TR-exact HRF grid; 4: one video drive per voxel
 
 
 @dataclass(frozen=True)
@@ -94,23 +95,40 @@ def _causal_filter(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     return sosfilt(sos, x, zi=sosfilt_zi(sos) * x[0])[0]
 
 
-def video_drives(video, n_frames: int, frames_per_tr: int) -> dict[str, np.ndarray]:
-    """The video families' drives on the audio frame grid: audio frame j of a TR reads video frame
-    ⌊j · F / frames_per_tr⌋ of the same TR (F video frames per TR)."""
+def video_drives(video, n_frames: int, frames_per_tr: int, k: int = 1, rng=None) -> dict[str, np.ndarray]:
+    """The video families' drives on the audio frame grid, ``k`` per family, each voxel its own: audio
+    frame j of a TR reads video frame ⌊j · F / frames_per_tr⌋ of the same TR (F video frames per TR).
+
+    * ``luminance`` — the mean brightness of a square receptive field (random centre, side S/4 – S/2,
+      wrapping at the edges like the sprites do): static, a TR's mean frame holds it;
+    * ``motion`` — the sprite's velocity along a preferred direction θ (dx cos θ − dy sin θ: θ = 0 is
+      rightward, the horizontal velocity), zero while it is hidden: set by frame order.
+
+    Returns (frames, k) arrays; ``rng`` draws the receptive fields and directions (the first motion
+    voxel always prefers θ = 0)."""
+    rng = np.random.default_rng(0) if rng is None else rng
     clips = video.frames.double().numpy()  # (TR, F, 1, H, W)
-    n_tr, f = clips.shape[:2]
+    n_tr, f, size = clips.shape[0], clips.shape[1], clips.shape[-1]
     if n_tr * frames_per_tr < n_frames:
         raise ValueError(f"the video track has {n_tr} TRs, the audio track {n_frames // frames_per_tr}: they must match")
     idx = (np.arange(frames_per_tr) * f) // frames_per_tr
-    lum = clips.mean(axis=(2, 3, 4))[:, idx].reshape(-1)[:n_frames]
+    lum = []
+    for _ in range(k):
+        side = int(rng.integers(max(1, size // 4), max(2, size // 2) + 1))
+        r0, c0 = (int(v) for v in rng.integers(0, size, 2))
+        rows, cols = (r0 + np.arange(side)) % size, (c0 + np.arange(side)) % size
+        patch = clips[:, :, 0][:, :, rows][:, :, :, cols].mean(axis=(2, 3))
+        lum.append(_zscore(patch[:, idx].reshape(-1)[:n_frames]))
     trs = video.trs
     visible = np.ones((n_tr, f))
     for t, row in trs[trs.event.isin(["appear", "disappear"])].iterrows():
         at = int(row.event_frame)
         visible[t, :at] = row.event == "disappear"
         visible[t, at:] = row.event == "appear"
-    vel = (trs.dx.to_numpy()[:, None] * visible)[:, idx].reshape(-1)[:n_frames].astype(float)
-    return {"luminance": _zscore(lum), "motion": vel}
+    theta = np.concatenate([[0.0], rng.uniform(0, 2 * np.pi, max(0, k - 1))])[:k]
+    dx, dy = trs.dx.to_numpy(float)[:, None], trs.dy.to_numpy(float)[:, None]
+    motion = [((dx * np.cos(a) - dy * np.sin(a)) * visible)[:, idx].reshape(-1)[:n_frames] for a in theta]
+    return {"luminance": np.stack(lum, 1), "motion": np.stack(motion, 1)}
 
 
 def frame_drives(bench, cfg: SimConfig, video=None) -> tuple[np.ndarray, np.ndarray]:
@@ -160,10 +178,9 @@ def frame_drives(bench, cfg: SimConfig, video=None) -> tuple[np.ndarray, np.ndar
         cols.append(d)
         fam.append("speaker")
     if video is not None:
-        for name, d in video_drives(video, n, mel_cfg.frames_per_tr).items():
-            for _ in range(k):
-                cols.append(d)
-                fam.append(name)
+        for name, d in video_drives(video, n, mel_cfg.frames_per_tr, k, rng).items():
+            cols += list(d.T)
+            fam += [name] * k
     for _ in range(k):
         cols.append(np.zeros(n))
         fam.append("noise")
