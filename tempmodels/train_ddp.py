@@ -1,6 +1,7 @@
 """Train one encoder on the benchmark, on one process or many through ``torchrun`` (DDP).
 
     torchrun --nproc_per_node=2 -m tempmodels.train_ddp --encoder multiscale --out runs/ms
+    torchrun --nproc_per_node=2 -m tempmodels.train_ddp --encoder mean --strategy fsdp --out runs/mean-fsdp
     python -m tempmodels.train_ddp --encoder mean --epochs 5 --out runs/mean      # one process
     torchrun --nproc_per_node=2 -m tempmodels.train_ddp --encoder transformer --video-encoder s3d --out runs/joint
 
@@ -8,7 +9,9 @@ With ``--video-encoder`` it trains chapter 10's multimodal autoencoder instead: 
 the video encoder (by name) on the audio and video tracks of the same TRs, with an fMRI head predicting
 simulated voxels (chapter 09's simulator with the video families) over FIR lags 1-4.
 
-The backend is gloo on CPU and nccl on CUDA. ``--batch-size`` must divide by the number of
+``--strategy fsdp`` shards the parameters, gradients and optimizer states over the processes with
+PyTorch's FSDP (``fully_shard``, ZeRO-3) instead of replicating them (DDP); ``result.json`` records
+the bytes each rank held (``"memory"``). The backend is gloo on CPU and nccl on CUDA. ``--batch-size`` must divide by the number of
 processes. Encoders with BatchNorm (``multiscale``) use ``SyncBatchNorm`` on CUDA; on CPU PyTorch
 has none, so each process normalises with its own shard's statistics — a different model from one
 process; the run warns and ``result.json`` records it under ``"batchnorm"``. Rank 0 builds the benchmark cache first, the others
@@ -50,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--patience", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--strategy", choices=("ddp", "fsdp"), default="ddp",
+                    help="replicate the model on every process (ddp) or shard it (fsdp, ZeRO-3)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--cache-dir", default=None)
     ap.add_argument("--out", type=Path, required=True)
@@ -80,10 +85,11 @@ def main(argv: list[str] | None = None) -> int:
                                 seed=args.seed, device=args.device)
         args.out.mkdir(parents=True, exist_ok=True)
         res = fit(build, data.train, data.val, train_cfg, checkpoint=args.out / "checkpoint.pt", progress=rank == 0,
-                  desc=f"rank0 {args.encoder}")
+                  desc=f"rank0 {args.encoder}", strategy=args.strategy)
         if rank == 0:
             result = {"encoder": args.encoder, "video_encoder": args.video_encoder,
-                      "world_size": dist.get_world_size() if distributed else 1,
+                      "world_size": dist.get_world_size() if distributed else 1, "strategy": args.strategy,
+                      "memory": res.memory,
                       "best_epoch": res.best_epoch, "best_val_loss": res.best_val, "batchnorm": res.batchnorm,
                       "history": res.history.to_dict(orient="records")}
             with atomic_path(args.out / "result.json") as tmp:
@@ -93,6 +99,28 @@ def main(argv: list[str] | None = None) -> int:
         if distributed:
             dist.destroy_process_group()
     return 0
+
+
+def command(out: str | Path, nproc: int = 2, **flags) -> list[str]:
+    """The command line that trains with ``flags`` (``encoder="mean", strategy="fsdp"`` ->
+    ``--encoder mean --strategy fsdp``) on ``nproc`` processes through ``torchrun``."""
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+            "-m", "tempmodels.train_ddp"]
+    for k, v in flags.items():
+        argv += [f"--{k.replace('_', '-')}", json.dumps(v) if isinstance(v, dict) else str(v)]
+    return argv + ["--out", str(out)]
+
+
+def launch(out: str | Path, nproc: int = 2, env: dict | None = None, timeout: float = 600, **flags) -> dict:
+    """Run :func:`command` and return its ``result.json``; a failed run raises with the end of its stderr."""
+    import subprocess
+
+    run = subprocess.run(command(out, nproc, **flags), capture_output=True, text=True, timeout=timeout,
+                         env={**os.environ, **(env or {})})
+    if run.returncode != 0:
+        raise RuntimeError(f"torchrun exited {run.returncode}: {' '.join(command(out, nproc, **flags))}\n"
+                           f"{run.stderr[-3000:]}")
+    return json.loads((Path(out) / "result.json").read_text())
 
 
 def _joint(args, bench, audio_data):

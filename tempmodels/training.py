@@ -1,9 +1,11 @@
 """One trainer for every encoder: seeded, deterministic on CPU, AdamW + warmup/cosine schedule,
 gradient clipping, early stopping on the validation block, checkpoint + exact resume, tqdm.
 
-Runs unchanged under ``torchrun`` (DDP): each rank takes an equal share of every global batch
-(``batch_size`` must divide by the number of processes), DDP averages the gradients, rank 0 writes
-the checkpoints. BatchNorm under DDP: on CUDA it is converted to ``SyncBatchNorm``, so the
+Runs unchanged under ``torchrun``: each rank takes an equal share of every global batch
+(``batch_size`` must divide by the number of processes) and the gradients are averaged, either by
+DDP (``strategy="ddp"``: every rank holds the whole model, its gradients and optimizer states) or
+by PyTorch's FSDP (``strategy="fsdp"``, ``fully_shard``: each rank holds 1/N of each; ZeRO-3). Rank 0
+writes the checkpoints. BatchNorm under DDP: on CUDA it is converted to ``SyncBatchNorm``, so the
 statistics of the whole global batch are used, as on one process; on CPU (gloo) PyTorch has no
 ``SyncBatchNorm``, so each process normalises with the statistics of its own shard — a different
 model from one process, which ``fit`` warns about and records in ``FitResult.batchnorm``.
@@ -68,6 +70,48 @@ class FitResult:
     resumed_from: int | None
     batchnorm: str = "none"  # "none" | "single process" | "synchronised" | "per-process"
     units: dict = field(default_factory=dict)  # per-unit test scores, set by the runner that scored it
+    #: bytes each rank held after its first optimizer step: one dict per rank (see :func:`state_bytes`)
+    memory: list = field(default_factory=list)
+
+
+STRATEGIES = ("ddp", "fsdp")
+
+
+def _local(t: torch.Tensor) -> torch.Tensor:
+    """The part of a (possibly sharded, ``DTensor``) tensor this rank stores."""
+    return t.to_local() if hasattr(t, "to_local") else t
+
+
+def state_bytes(model: nn.Module, opt: torch.optim.Optimizer) -> dict[str, int]:
+    """Bytes this rank stores for the parameters, their gradients and the optimizer states (its
+    shard of each under FSDP). DDP's gradient buckets, a second copy of the gradients kept by the
+    reducer, are not counted."""
+    nbytes = lambda ts: sum(_local(t).numel() * _local(t).element_size() for t in ts if isinstance(t, torch.Tensor))
+    params = list(model.parameters())
+    states = [v for st in opt.state.values() for k, v in st.items() if k != "step"]
+    return {"parameters": nbytes(params), "gradients": nbytes(p.grad for p in params if p.grad is not None),
+            "optimizer": nbytes(states)}
+
+
+def _shard(model: nn.Module) -> None:
+    """FSDP2: each top-level child its own unit, then the root."""
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh(torch.device(next(model.parameters()).device).type, (dist.get_world_size(),))
+    for child in model.children():
+        if any(True for _ in child.parameters()):
+            fully_shard(child, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+
+
+def _full_model_state(model: nn.Module, sharded: bool) -> dict:
+    """The model's state dict, whole (gathered on every rank when sharded: a collective)."""
+    if not sharded:
+        return copy.deepcopy(model.state_dict())
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
+
+    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True))
 
 
 def _world() -> tuple[int, int]:
@@ -150,7 +194,8 @@ def _checkpoint_fingerprint(model: nn.Module, train_x: torch.Tensor, val_x: torc
 def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
         checkpoint: str | Path | None = None, progress: bool = True, desc: str = "train",
         on_epoch_end: Callable[[int, pd.DataFrame], None] | None = None,
-        loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None) -> FitResult:
+        loss_fn: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+        strategy: str = "ddp") -> FitResult:
     """Train an autoencoder ``build_model()`` to reconstruct its input frames (MSE).
 
     ``loss_fn(model, batch)`` replaces the training loss (e.g. distillation,
@@ -161,9 +206,18 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     checkpoint carries a fingerprint of what made it (:func:`_checkpoint_fingerprint`) and a checksum:
     one made from other data, another model or configuration, or other code, and one that is
     damaged, is named in a warning, moved aside and trained again from scratch — never resumed.
+
+    ``strategy`` ("ddp" or "fsdp") says how several processes share the work (one process: ignored).
+    Under FSDP the checkpoint holds the whole (gathered) model and optimizer, and the returned model
+    is an ordinary, unsharded module on every rank.
     """
     started = time.perf_counter()
     rank, world = _world()
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+    sharded = strategy == "fsdp" and world > 1
+    if sharded and cfg.precision == "fp16":
+        raise NotImplementedError("fp16 with FSDP needs a sharded gradient scaler; use precision='bf16'")
     if world > 1 and loss_fn is not None:
         raise NotImplementedError("a custom loss_fn is supported on one process only (not under torchrun)")
     if world > 1 and cfg.batch_size % world:
@@ -173,6 +227,9 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     model = build_model().to(cfg.device)
     batchnorm = "none"
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+        if sharded:
+            raise NotImplementedError("BatchNorm under FSDP: fully_shard does not synchronise buffers, so each "
+                                      "rank's running statistics (and validation loss) would differ; use strategy='ddp'")
         batchnorm = "single process"
         if world > 1 and str(cfg.device).startswith("cuda"):
             model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
@@ -188,10 +245,14 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     if len(train_x) < cfg.batch_size:
         raise ValueError(f"{len(train_x)} training TRs is fewer than batch_size={cfg.batch_size}")
     steps = len(train_x) // cfg.batch_size  # drop the ragged last batch: equal shards under DDP
+    ckpt = Path(checkpoint) if checkpoint else None
+    fingerprint = _checkpoint_fingerprint(model, train_x, val_x, cfg, loss_fn) if ckpt is not None else None
+    if sharded:
+        _shard(model)  # before the optimizer: it must see the sharded parameters
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, steps))
     ddp_model = model
-    if world > 1:
+    if world > 1 and not sharded:
         ddp_model = nn.parallel.DistributedDataParallel(model)
 
     amp_dtype = PRECISIONS[cfg.precision]
@@ -200,8 +261,7 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     state = {"epoch": 0, "history": [], "best_val": float("inf"), "best_epoch": -1, "best_state": None,
              "bad_epochs": 0, "done": False}
     resumed_from = None
-    ckpt = Path(checkpoint) if checkpoint else None
-    fingerprint = _checkpoint_fingerprint(model, train_x, val_x, cfg, loss_fn) if ckpt is not None else None
+    memory: list = []
     saved = None
     if ckpt is not None:
         # rank 0 decides (and moves a damaged or stale file aside); the others follow, so every rank resumes
@@ -214,8 +274,14 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
             if rank != 0 and resume[0]:  # rank 0 checked the fingerprint; the checksum is checked again here
                 saved = entries.load(ckpt, None, _CHECKPOINT_FIELDS)
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        opt.load_state_dict(saved["optimizer"])
+        if sharded:
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+            set_state_dict(model, opt, model_state_dict=saved["model"], optim_state_dict=saved["optimizer"],
+                           options=StateDictOptions(full_state_dict=True))
+        else:
+            model.load_state_dict(saved["model"])
+            opt.load_state_dict(saved["optimizer"])
         sched.load_state_dict(saved["scheduler"])
         if "scaler" in saved:
             scaler.load_state_dict(saved["scaler"])
@@ -246,6 +312,11 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
             scaler.update()
             sched.step()
             running += float(loss.detach())
+            if not memory:
+                memory = [state_bytes(model, opt)]
+                if world > 1:
+                    memory = [None] * world
+                    dist.all_gather_object(memory, state_bytes(model, opt))
         train_loss = running / steps
         if world > 1:
             t = torch.tensor([train_loss], device=cfg.device)
@@ -256,15 +327,21 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
         if hasattr(model, "loss_parts"):  # a multi-part loss (e.g. the multimodal autoencoder) logs each part
             row.update({f"val_{k}": v for k, v in evaluate_parts(model, val_x).items()})
         state["history"].append(row)
-        if val_loss < state["best_val"]:
+        if val_loss < state["best_val"]:  # every rank: the validation loss is the same on all of them
             state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0,
-                         best_state=copy.deepcopy(model.state_dict()))
+                         best_state=_full_model_state(model, sharded))
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
         state["done"] = state["bad_epochs"] >= cfg.patience or state["epoch"] >= cfg.epochs
+        if ckpt is not None and sharded:  # gathered on every rank (a collective), written by rank 0
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+            model_sd, opt_sd = get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True))
+        elif ckpt is not None:
+            model_sd, opt_sd = model.state_dict(), opt.state_dict()
         if ckpt is not None and rank == 0:
-            entries.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            entries.save({"model": model_sd, "optimizer": opt_sd, "scheduler": sched.state_dict(),
                           "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state(),
                           "rng_python": random.getstate(), "state": state, "scaler": scaler.state_dict()}, ckpt,
                          fingerprint)
@@ -275,10 +352,16 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
         if on_epoch_end is not None:
             on_epoch_end(epoch + 1, pd.DataFrame(state["history"]))
     bar.close()
-    if state["best_state"] is not None:
+    if sharded:  # an ordinary module with the whole weights on every rank
+        final = state["best_state"] if state["best_state"] is not None else _full_model_state(model, True)
+        with torch.device("meta"):
+            model = build_model()
+        model.load_state_dict(final, assign=True)
+        model.to(cfg.device)
+    elif state["best_state"] is not None:
         model.load_state_dict(state["best_state"])
     model.eval()
     if rank == 0:
         record("train", time.perf_counter() - started, epochs=state["epoch"])
     return FitResult(model, pd.DataFrame(state["history"]), state["best_epoch"], state["best_val"], resumed_from,
-                     batchnorm)
+                     batchnorm, memory=memory)

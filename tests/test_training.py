@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from tempmodels import entries
+from torch import nn
+
+from tempmodels import entries, training
 from tempmodels.decoder import Autoencoder, MelDecoder
 from tempmodels.encoders import MeanPool, MultiScaleEncoder
 from tempmodels.training import TrainConfig, fit
@@ -338,3 +340,69 @@ def test_bf16_mixed_precision_trains_the_same_model_within_tolerance():
 def test_bad_precision_is_named(kw, match):
     with pytest.raises(ValueError, match=match):
         TrainConfig(**kw)
+
+
+@needs_espeak
+def test_torchrun_fsdp_trains_the_same_model_as_ddp_with_half_the_state_per_rank(tmp_path):
+    """`--strategy fsdp` (PyTorch's fully_shard on gloo): the same losses as DDP, and each of the 2 ranks
+    holds half of the parameters, gradients and optimizer states that DDP replicates."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ["--encoder", "mean", "--epochs", "3"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] + CLI[1:] + args
+    for strategy in ("ddp", "fsdp"):
+        run = subprocess.run(torchrun + ["--strategy", strategy, "--out", str(tmp_path / strategy)], env=env,
+                             capture_output=True, text=True, timeout=300)
+        assert run.returncode == 0, run.stderr[-3000:]
+    ddp, fsdp = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("ddp", "fsdp"))
+    assert fsdp["strategy"] == "fsdp" and fsdp["world_size"] == 2
+    for h1, h2 in zip(ddp["history"], fsdp["history"]):
+        assert h2["val_loss"] == pytest.approx(h1["val_loss"], rel=1e-5)
+        assert h2["train_loss"] == pytest.approx(h1["train_loss"], rel=1e-5)
+    for part in ("parameters", "gradients", "optimizer"):
+        replicated = [m[part] for m in ddp["memory"]]
+        sharded = [m[part] for m in fsdp["memory"]]
+        assert replicated[0] == replicated[1] > 0
+        assert sum(sharded) == pytest.approx(replicated[0], rel=1e-3), part  # the shards add up to one copy
+
+
+@needs_espeak
+def test_torchrun_fsdp_killed_then_resumed_matches_uninterrupted(tmp_path):
+    """FSDP's checkpoint holds the gathered model and optimizer: a killed run resumes to the same result."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    args = ["--encoder", "mean", "--epochs", "8", "--patience", "8", "--strategy", "fsdp"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] + CLI[1:] + args
+    ref = subprocess.run(torchrun + ["--out", str(tmp_path / "ref")], env=env, capture_output=True, text=True, timeout=300)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    out = tmp_path / "killed"
+    proc = subprocess.Popen(torchrun + ["--out", str(out)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    ckpt, deadline = out / "checkpoint.pt", time.time() + 180
+    while time.time() < deadline:
+        if ckpt.exists() and entries.load(ckpt)["state"]["epoch"] >= 2:
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (out / "result.json").exists()
+    assert 2 <= entries.load(ckpt)["state"]["epoch"] < 8
+    again = subprocess.run(torchrun + ["--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-3000:]
+    a, b = (json.loads((d / "result.json").read_text()) for d in (tmp_path / "ref", out))
+    assert a["history"] == b["history"] and a["best_val_loss"] == b["best_val_loss"]
+
+
+def test_bad_strategy_and_fsdp_with_batchnorm_are_named(monkeypatch):
+    x = torch.randn(32, 64, 128)
+    with pytest.raises(ValueError, match="strategy must be one of"):
+        fit(lambda: nn.Linear(128, 128), x, x, TrainConfig(epochs=1), progress=False, strategy="zero")
+    monkeypatch.setattr(training, "_world", lambda: (0, 2))
+    with pytest.raises(NotImplementedError, match="BatchNorm under FSDP"):
+        fit(lambda: nn.Sequential(nn.Linear(128, 128), nn.BatchNorm1d(64)), x, x, TrainConfig(epochs=1, batch_size=8),
+            progress=False, strategy="fsdp")
+
+
+def test_memory_is_recorded_on_one_process():
+    x = torch.randn(16, 64, 128)
+    res = fit(lambda: nn.Linear(128, 128), x, x, TrainConfig(epochs=1, batch_size=8), progress=False)
+    n = 128 * 128 + 128
+    assert res.memory == [{"parameters": 4 * n, "gradients": 4 * n, "optimizer": 8 * n}]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from torch._subclasses.fake_tensor import is_fake  # FakeTensorMode (chapter 12's full-size budgets)
 from torch import nn
 
 _CASTS = {torch.float32: "x.float()", torch.float64: "x.double()", torch.float16: "x.half()",
@@ -90,7 +91,7 @@ def check_input(x, module: nn.Module, dims: Sequence[tuple[str, int]], finite: b
                          f"{_swap_hint(tuple(x.shape[1:]), dims)}; expected {expected}")
     if x.shape[0] == 0:
         raise ValueError(f"{name} got an empty batch, shape {tuple(x.shape)}; expected {expected} with batch >= 1")
-    if finite and x.device.type != "meta" and not torch.isfinite(x).all():
+    if finite and x.device.type != "meta" and not is_fake(x) and not torch.isfinite(x).all():  # shapes only: no values
         raise ValueError(f"{name} got non-finite values (NaN or inf) in its input shaped {tuple(x.shape)}; "
                          f"expected finite values shaped {expected}")
     return x
