@@ -147,7 +147,7 @@ def time_table(step_s: float = REPORT_STEP_S, batches: int = REPORT_BATCHES, epo
     rows = []
     for name, _, inc, epoch_min, hours in REPORT_TIME:
         a_min = base_min * (1 + inc)
-        b_min = 22 * (1 + inc)
+        b_min = REPORT_TIME[0][3] * (1 + inc)  # its rounded baseline epoch
         row = {"approach": name, "time increase": inc, "report: epoch min": epoch_min,
                "(a) from 1.3 s/batch": a_min, "(b) from 22 min": b_min, "report: 100 epochs h": hours,
                "(a) h": a_min * epochs / 60, "(b) h": b_min * epochs / 60, "(c) h from its epoch": epoch_min * epochs / 60}
@@ -180,3 +180,14 @@ def gpu_step(model, x, precision: str = "bf16", repeats: int = 3) -> dict[str, f
     torch.cuda.reset_peak_memory_stats(x.device)
     ms = step_time_ms(model, x, repeats=repeats, precision=precision)
     return {"step (ms)": ms, "peak memory (GiB)": torch.cuda.max_memory_allocated(x.device) / 2**30}
+
+
+def torch_amp_ddp_bytes(n_params: float) -> dict[str, float]:
+    """Bytes per GPU of DDP with ``torch.autocast`` (bf16) as PyTorch runs it, the way this book's
+    trainer does: fp32 weights (4), the bf16 copies autocast keeps for the backward (2, measured in
+    chapter 12), fp32 gradients (4), DDP's gradient buckets (4: the reducer's second copy of the
+    gradients unless ``gradient_as_bucket_view=True``) and AdamW's fp32 states (8) — 22 bytes."""
+    parts = {"weights": 4, "weight casts": 2, "gradients": 4, "DDP buckets": 4, "optimizer": 8}
+    out = {k: v * n_params for k, v in parts.items()}
+    out["total"] = sum(out.values())
+    return out

@@ -33,7 +33,7 @@ from .atomic import atomic_path
 from .audio.benchmark import AudioConfig, load_audio_benchmark
 from .experiment import AudioData, build_autoencoder
 from .registry import ENCODERS, VIDEO_ENCODERS, make_encoder
-from .training import TrainConfig, fit
+from .training import TrainConfig, evaluate_loss, fit
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
                   desc=f"rank0 {args.encoder}", strategy=args.strategy)
         if rank == 0:
             result = {"encoder": args.encoder, "video_encoder": args.video_encoder,
-                      "world_size": dist.get_world_size() if distributed else 1, "strategy": args.strategy,
-                      "memory": res.memory,
+                      "world_size": dist.get_world_size() if distributed else 1,
+                      "strategy": args.strategy if distributed else "single process", "memory": res.memory,
+                      "resumed_from": res.resumed_from,
+                      # the returned model (under FSDP rebuilt whole from the shards) scored again on the validation block
+                      "final_val_loss": evaluate_loss(res.model, data.val),
                       "best_epoch": res.best_epoch, "best_val_loss": res.best_val, "batchnorm": res.batchnorm,
                       "history": res.history.to_dict(orient="records")}
             with atomic_path(args.out / "result.json") as tmp:
@@ -107,7 +110,9 @@ def command(out: str | Path, nproc: int = 2, **flags) -> list[str]:
     argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
             "-m", "tempmodels.train_ddp"]
     for k, v in flags.items():
-        argv += [f"--{k.replace('_', '-')}", json.dumps(v) if isinstance(v, dict) else str(v)]
+        if v is None:
+            continue  # the option's default
+        argv += [f"--{k.replace('_', '-')}", json.dumps(v) if isinstance(v, (dict, list)) else str(v)]
     return argv + ["--out", str(out)]
 
 

@@ -105,6 +105,20 @@ def _shard(model: nn.Module) -> None:
     fully_shard(model, mesh=mesh)
 
 
+def _best_state(model: nn.Module, sharded: bool) -> dict:
+    """A copy of the weights to restore at the end: under FSDP each rank's own shards (no gather)."""
+    if not sharded:
+        return copy.deepcopy(model.state_dict())
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _gathered(state_dict: dict | None) -> dict | None:
+    """Sharded (``DTensor``) entries made whole on the CPU, for a checkpoint (a collective on every rank)."""
+    if state_dict is None:
+        return None
+    return {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).cpu() for k, v in state_dict.items()}
+
+
 def _full_model_state(model: nn.Module, sharded: bool) -> dict:
     """The model's state dict, whole (gathered on every rank when sharded: a collective)."""
     if not sharded:
@@ -181,14 +195,15 @@ def _probe_digest(model: nn.Module, probe: torch.Tensor) -> str:
 
 
 def _checkpoint_fingerprint(model: nn.Module, train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
-                            loss_fn) -> dict:
+                            loss_fn, layout: str = "replicated") -> dict:
     """What a checkpoint was made from: the configuration (the device by its type, so ranks on cuda:0
     and cuda:1 agree), the data (train and validation TRs), the model tree with its initial weights and
-    its output on a probe, the loss, and the code and library versions."""
+    its output on a probe, the loss, the checkpoint's layout (FSDP's optimizer state is keyed by
+    parameter name, DDP's by position: one is never loaded as the other), and the code and library versions."""
     config = {**asdict(cfg), "device": torch.device(cfg.device).type}
     return {"config": config, "n_train": len(train_x), "data": entries.tensors_digest(train_x, val_x),
             "model": entries.module_digest(model), "probe": _probe_digest(model, train_x[:4]),
-            "loss": _loss_identity(loss_fn), "code": entries.code_fingerprint()}
+            "loss": _loss_identity(loss_fn), "layout": layout, "code": entries.code_fingerprint()}
 
 
 def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torch.Tensor, cfg: TrainConfig,
@@ -226,6 +241,9 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
     seed_everything(cfg.seed)
     model = build_model().to(cfg.device)
     batchnorm = "none"
+    if sharded and hasattr(model, "loss_parts"):
+        raise NotImplementedError("a multi-part loss (loss_parts) under FSDP: its evaluation bypasses the root "
+                                  "module's forward, where fully_shard gathers the weights; use strategy='ddp'")
     if any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         if sharded:
             raise NotImplementedError("BatchNorm under FSDP: fully_shard does not synchronise buffers, so each "
@@ -246,7 +264,8 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
         raise ValueError(f"{len(train_x)} training TRs is fewer than batch_size={cfg.batch_size}")
     steps = len(train_x) // cfg.batch_size  # drop the ragged last batch: equal shards under DDP
     ckpt = Path(checkpoint) if checkpoint else None
-    fingerprint = _checkpoint_fingerprint(model, train_x, val_x, cfg, loss_fn) if ckpt is not None else None
+    fingerprint = (_checkpoint_fingerprint(model, train_x, val_x, cfg, loss_fn, "fsdp" if sharded else "replicated")
+                   if ckpt is not None else None)
     if sharded:
         _shard(model)  # before the optimizer: it must see the sharded parameters
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -323,27 +342,33 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
             dist.all_reduce(t)
             train_loss = float(t) / world
         val_loss = evaluate_loss(model, val_x)
+        if world > 1:  # every rank decides early stopping (and FSDP's gathers) on rank 0's value
+            t = torch.tensor([val_loss], dtype=torch.float64, device=cfg.device)
+            dist.broadcast(t, src=0)
+            val_loss = float(t)
         row = {"epoch": epoch + 1, "train_loss": train_loss, "val_loss": val_loss, "lr": opt.param_groups[0]["lr"]}
         if hasattr(model, "loss_parts"):  # a multi-part loss (e.g. the multimodal autoencoder) logs each part
             row.update({f"val_{k}": v for k, v in evaluate_parts(model, val_x).items()})
         state["history"].append(row)
         if val_loss < state["best_val"]:  # every rank: the validation loss is the same on all of them
             state.update(best_val=val_loss, best_epoch=epoch + 1, bad_epochs=0,
-                         best_state=_full_model_state(model, sharded))
+                         best_state=_best_state(model, sharded))
         else:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
         state["done"] = state["bad_epochs"] >= cfg.patience or state["epoch"] >= cfg.epochs
-        if ckpt is not None and sharded:  # gathered on every rank (a collective), written by rank 0
+        if ckpt is not None and sharded:  # gathered (a collective on every rank) to rank 0's CPU, written by rank 0
             from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
 
-            model_sd, opt_sd = get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True))
+            model_sd, opt_sd = get_state_dict(model, opt, options=StateDictOptions(full_state_dict=True,
+                                                                                   cpu_offload=True))
+            saved_state = {**state, "best_state": _gathered(state["best_state"])}
         elif ckpt is not None:
-            model_sd, opt_sd = model.state_dict(), opt.state_dict()
+            model_sd, opt_sd, saved_state = model.state_dict(), opt.state_dict(), state
         if ckpt is not None and rank == 0:
             entries.save({"model": model_sd, "optimizer": opt_sd, "scheduler": sched.state_dict(),
                           "rng_torch": torch.get_rng_state(), "rng_numpy": np.random.get_state(),
-                          "rng_python": random.getstate(), "state": state, "scaler": scaler.state_dict()}, ckpt,
+                          "rng_python": random.getstate(), "state": saved_state, "scaler": scaler.state_dict()}, ckpt,
                          fingerprint)
         if world > 1:
             dist.barrier()
@@ -353,7 +378,14 @@ def fit(build_model: Callable[[], nn.Module], train_x: torch.Tensor, val_x: torc
             on_epoch_end(epoch + 1, pd.DataFrame(state["history"]))
     bar.close()
     if sharded:  # an ordinary module with the whole weights on every rank
-        final = state["best_state"] if state["best_state"] is not None else _full_model_state(model, True)
+        best = state["best_state"]
+        if best is not None and any(hasattr(v, "to_local") for v in best.values()):
+            model.load_state_dict(best)  # this rank's shards
+        elif best is not None:  # whole, from a resumed checkpoint
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+            set_model_state_dict(model, best, options=StateDictOptions(full_state_dict=True))
+        final = _full_model_state(model, True)
         with torch.device("meta"):
             model = build_model()
         model.load_state_dict(final, assign=True)

@@ -81,7 +81,7 @@ def test_autocast_weight_copies_are_told_apart_from_activations():
     assert bf16["weight_casts"] == 2 * (linear_weights - 16 * 64)
 
 
-def test_report_stand_in_is_within_one_percent_of_the_report_and_allocates_nothing():
+def test_report_stand_in_is_within_one_percent_of_the_report_and_its_activations_follow_the_formula():
     enc, dec = S.report_layers()
     counts = S.StandIn.param_formula(enc, dec)
     assert counts["encoder"] == pytest.approx(S.REPORT_ENCODER_PARAMS, rel=0.01)
@@ -89,3 +89,8 @@ def test_report_stand_in_is_within_one_percent_of_the_report_and_allocates_nothi
     saved = S.fake_saved_bytes(S.report_stand_in, (1, 8, 128))  # fake tensors: 8 GB of weights never allocated
     assert saved["activations"] == S.stand_in_activation_formula(S.report_config(), 1, 8)
     assert S.report_config()["enc_layers"] == enc
+
+
+def test_pytorch_amp_ddp_is_22_bytes_per_parameter():
+    b = B.torch_amp_ddp_bytes(1e9)
+    assert b["total"] == 22e9 and b["weight casts"] == 2e9

@@ -287,6 +287,20 @@ def test_torchrun_batchnorm_encoder_on_cpu_is_per_process_and_says_so(tmp_path):
     assert json.loads((tmp_path / "one" / "result.json").read_text())["batchnorm"] == "single process"
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL torchrun and every worker it started (the workers may sit in sessions of their own, where
+    killing torchrun's process group would leave them running to the end)."""
+    import psutil
+
+    root = psutil.Process(pid)
+    for p in root.children(recursive=True) + [root]:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(root.children(recursive=True), timeout=10)
+
+
 @needs_espeak
 def test_torchrun_killed_then_resumed_matches_uninterrupted(tmp_path):
     env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
@@ -302,13 +316,17 @@ def test_torchrun_killed_then_resumed_matches_uninterrupted(tmp_path):
         if ckpt.exists() and entries.load(ckpt)["state"]["epoch"] >= 2:
             break
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    _kill_tree(proc.pid)
     proc.wait()
     assert not (out / "result.json").exists()
-    assert 2 <= entries.load(ckpt)["state"]["epoch"] < 12
+    killed_at = entries.load(ckpt)["state"]["epoch"]
+    assert 2 <= killed_at < 12
+    time.sleep(1)  # no worker left to write: the checkpoint and the missing result stay as they were
+    assert entries.load(ckpt)["state"]["epoch"] == killed_at and not (out / "result.json").exists()
     again = subprocess.run(torchrun + ["--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     a, b = (json.loads((d / "result.json").read_text()) for d in (tmp_path / "ref", out))
+    assert b["resumed_from"] == killed_at and a["resumed_from"] is None  # resumed, not silently retrained
     assert a["history"] == b["history"] and a["best_val_loss"] == b["best_val_loss"]
 
 
@@ -355,6 +373,9 @@ def test_torchrun_fsdp_trains_the_same_model_as_ddp_with_half_the_state_per_rank
         assert run.returncode == 0, run.stderr[-3000:]
     ddp, fsdp = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("ddp", "fsdp"))
     assert fsdp["strategy"] == "fsdp" and fsdp["world_size"] == 2
+    assert len(ddp["history"]) == len(fsdp["history"]) == 3
+    for res in (ddp, fsdp):  # the returned model (FSDP: rebuilt whole from the shards) is the best epoch's
+        assert res["final_val_loss"] == pytest.approx(res["best_val_loss"], rel=1e-6)
     for h1, h2 in zip(ddp["history"], fsdp["history"]):
         assert h2["val_loss"] == pytest.approx(h1["val_loss"], rel=1e-5)
         assert h2["train_loss"] == pytest.approx(h1["train_loss"], rel=1e-5)
@@ -363,6 +384,7 @@ def test_torchrun_fsdp_trains_the_same_model_as_ddp_with_half_the_state_per_rank
         sharded = [m[part] for m in fsdp["memory"]]
         assert replicated[0] == replicated[1] > 0
         assert sum(sharded) == pytest.approx(replicated[0], rel=1e-3), part  # the shards add up to one copy
+        assert max(sharded) <= replicated[0] / 2 * (1 + 1e-3), part  # and each rank holds half of it
 
 
 @needs_espeak
@@ -381,14 +403,19 @@ def test_torchrun_fsdp_killed_then_resumed_matches_uninterrupted(tmp_path):
         if ckpt.exists() and entries.load(ckpt)["state"]["epoch"] >= 2:
             break
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
+    _kill_tree(proc.pid)
     proc.wait()
     assert not (out / "result.json").exists()
-    assert 2 <= entries.load(ckpt)["state"]["epoch"] < 8
+    killed_at = entries.load(ckpt)["state"]["epoch"]
+    assert 2 <= killed_at < 8
+    time.sleep(1)
+    assert entries.load(ckpt)["state"]["epoch"] == killed_at and not (out / "result.json").exists()
     again = subprocess.run(torchrun + ["--out", str(out)], env=env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr[-3000:]
     a, b = (json.loads((d / "result.json").read_text()) for d in (tmp_path / "ref", out))
+    assert b["resumed_from"] == killed_at and a["resumed_from"] is None  # resumed, not silently retrained
     assert a["history"] == b["history"] and a["best_val_loss"] == b["best_val_loss"]
+    assert b["final_val_loss"] == pytest.approx(b["best_val_loss"], rel=1e-6)
 
 
 def test_bad_strategy_and_fsdp_with_batchnorm_are_named(monkeypatch):
@@ -399,6 +426,22 @@ def test_bad_strategy_and_fsdp_with_batchnorm_are_named(monkeypatch):
     with pytest.raises(NotImplementedError, match="BatchNorm under FSDP"):
         fit(lambda: nn.Sequential(nn.Linear(128, 128), nn.BatchNorm1d(64)), x, x, TrainConfig(epochs=1, batch_size=8),
             progress=False, strategy="fsdp")
+
+
+def test_fsdp_on_one_process_is_the_plain_run_and_multi_part_losses_are_refused(monkeypatch):
+    x = torch.randn(16, 64, 128)
+    cfg = TrainConfig(epochs=2, batch_size=8)
+    plain = fit(lambda: nn.Linear(128, 128), x, x, cfg, progress=False)
+    one = fit(lambda: nn.Linear(128, 128), x, x, cfg, progress=False, strategy="fsdp")  # nothing to shard over
+    assert one.history.equals(plain.history)
+
+    class TwoParts(nn.Linear):
+        def loss_parts(self, xb):
+            return {"a": (self(xb) - xb).pow(2).mean()}
+
+    monkeypatch.setattr(training, "_world", lambda: (0, 2))
+    with pytest.raises(NotImplementedError, match="multi-part loss"):
+        fit(lambda: TwoParts(128, 128), x, x, cfg, progress=False, strategy="fsdp")
 
 
 def test_memory_is_recorded_on_one_process():
