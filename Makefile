@@ -9,7 +9,9 @@
 #
 # The reproducibility gate: tests/golden/ holds each chapter executed with the quick profile,
 # reviewed and committed. `make golden` regenerates it (never edit it by hand); `make nbval`
-# re-executes each golden notebook once and fails on any checked output that differs.
+# re-executes each golden notebook once and fails on any checked output that differs — where this
+# machine's numerical fingerprint (tempmodels/numerics.py) equals the one the golden chapter recorded;
+# elsewhere it executes every cell and says which chapters it could not compare (tests/conftest.py).
 
 PYTHON_SYS ?= python3
 VENV       := .venv

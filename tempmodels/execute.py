@@ -105,6 +105,7 @@ def execute(notebook: Path, out_dir: Path, params: dict, failed_dir: Path, kerne
                 str(notebook), str(tmp), parameters=params, kernel_name=kernel,
                 cwd=str(notebook.parent), progress_bar=True, report_mode=False,
             )
+            record_numerics(tmp)
         except BaseException:
             failed_dir.mkdir(parents=True, exist_ok=True)
             if tmp.exists() and tmp.stat().st_size:
@@ -113,6 +114,18 @@ def execute(notebook: Path, out_dir: Path, params: dict, failed_dir: Path, kerne
                       f"last good {final} untouched)", file=sys.stderr)
             raise
     return final
+
+
+def record_numerics(path: Path) -> None:
+    """Keep this machine's numerical fingerprint (:mod:`tempmodels.numerics`) in the executed notebook's
+    metadata: its outputs are reproducible bit for bit only where the fingerprint is the same."""
+    import nbformat
+
+    from . import numerics
+
+    nb = nbformat.read(str(path), as_version=4)
+    nb.metadata.setdefault(numerics.METADATA_KEY, {})["numerics"] = numerics.fingerprint()
+    nbformat.write(nb, str(path))
 
 
 def source_snapshot() -> dict[str, str]:
