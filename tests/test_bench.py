@@ -1,0 +1,183 @@
+"""Bring your own encoder (tempmodels.bench): the contract's errors before any training, the command
+end to end on an encoder from outside the package, and a second run served by the run cache."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from tempmodels import bench, execute
+from tempmodels.encoders.base import TemporalEncoder
+
+from .conftest import needs_espeak
+
+HERE = Path(__file__).resolve().parent
+OUTSIDE = f"{HERE / 'outside_encoder.py'}:ConvGRU"
+
+
+def _module(tmp_path, body: str, name: str = "user_enc.py") -> Path:
+    path = tmp_path / name
+    path.write_text("import torch\nfrom torch import nn\n\n" + textwrap.dedent(body))
+    return path
+
+
+def test_the_outside_encoder_is_outside_the_package():
+    text = (HERE / "outside_encoder.py").read_text()
+    assert "tempmodels" not in text.split('"""', 2)[2]  # imports nothing from the package
+    build = bench.load(OUTSIDE, {}, 128)
+    enc = build()
+    assert isinstance(enc, TemporalEncoder) and type(enc.inner).__module__.startswith("tempmodels_bench_user_")
+    assert enc(torch.randn(2, 64, 128)).shape == (2, 128)
+
+
+def test_contract_table_and_size_injection():
+    table = bench.check_contract(bench.load(OUTSIDE, {"hidden": 32}, 64), 64)
+    assert table.loc["maps (batch, 64 frames, 128 features) to (batch, d_model)", "result"] == "(3, 64, 128) → (3, 64)"
+    assert table.loc["same weights for the same seed", "result"] == "yes"
+
+
+@pytest.mark.parametrize("spec, match", [
+    ("no_colon_here", "must look like 'module.path:Name'"),
+    ("tempmodels_no_such_module:Enc", "cannot import module 'tempmodels_no_such_module'"),
+    ("/nonexistent/enc.py:Enc", "encoder file not found"),
+    ("torch.nn:NoSuchThing", "has no attribute 'NoSuchThing'"),
+    ("math:pi", "not a class or a factory"),
+])
+def test_bad_specs(spec, match):
+    with pytest.raises(bench.ContractError, match=match):
+        bench.load(spec, {}, 128)
+
+
+CASES = {
+    "not_a_module": ("def make(d_model):\n    return torch.zeros(d_model)\n", "make", {}, "not a torch.nn.Module"),
+    "wrong_shape": ("""
+        class Enc(nn.Module):
+            def __init__(self, d_model):
+                super().__init__(); self.lin = nn.Linear(128, d_model)
+            def forward(self, x):
+                return self.lin(x)          # (batch, frames, d): forgot to pool
+        """, "Enc", {}, r"must map \(batch, frames=64, features=128\) to \(batch, d_model=128\).*returned \(3, 64, 128\)"),
+    "nan_output": ("""
+        class Enc(nn.Module):
+            def __init__(self, d_model):
+                super().__init__(); self.lin = nn.Linear(128, d_model)
+            def forward(self, x):
+                return self.lin(x.mean(1)) * float("nan")
+        """, "Enc", {}, "non-finite values"),
+    "needs_args": ("""
+        class Enc(nn.Module):
+            def __init__(self, d_model, width, depth=2):
+                super().__init__(); self.lin = nn.Linear(128, d_model)
+            def forward(self, x):
+                return self.lin(x.mean(1))
+        """, "Enc", {}, r"needs the argument\(s\) \['width'\], not given: pass them with --kwargs"),
+    "unknown_kwarg": ("""
+        class Enc(nn.Module):
+            def __init__(self, d_model):
+                super().__init__(); self.lin = nn.Linear(128, d_model)
+            def forward(self, x):
+                return self.lin(x.mean(1))
+        """, "Enc", {"widht": 3}, r"takes no parameter\(s\) \['widht'\]"),
+    "detached": ("""
+        class Enc(nn.Module):
+            def __init__(self, d_model):
+                super().__init__(); self.lin = nn.Linear(128, d_model)
+            def forward(self, x):
+                return self.lin(x.mean(1)).detach()
+        """, "Enc", {}, "no gradient reaches"),
+    "no_parameters": ("""
+        class Enc(nn.Module):
+            def forward(self, x):
+                return x.mean(1)
+        """, "Enc", {}, "no trainable parameters"),
+    "forward_raises": ("""
+        class Enc(nn.Module):
+            def __init__(self, d_model):
+                super().__init__(); self.lin = nn.Linear(64, d_model)
+            def forward(self, x):
+                return self.lin(x).mean(1)
+        """, "Enc", {}, r"forward failed on \(batch, frames=64, features=128\)"),
+    "instance": ("""
+        class Enc(nn.Module):
+            def __init__(self):
+                super().__init__(); self.lin = nn.Linear(128, 128)
+            def forward(self, x):
+                return self.lin(x.mean(1))
+        enc = Enc()
+        """, "enc", {}, "is a module instance; pass its class or a factory"),
+}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_contract_errors_name_the_clause(tmp_path, case):
+    body, attr, kwargs, match = CASES[case]
+    spec = f"{_module(tmp_path, body)}:{attr}"
+    with pytest.raises(bench.ContractError, match=match):
+        bench.check_contract(bench.load(spec, kwargs, 128), 128)
+
+
+def test_command_stops_before_training_on_a_broken_encoder(tmp_path):
+    body, attr, kwargs, _ = CASES["wrong_shape"]
+    spec = f"{_module(tmp_path, body)}:{attr}"
+    run = subprocess.run([sys.executable, "-m", "tempmodels.bench", "--encoder", spec, "--out", str(tmp_path / "r")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "error: Enc must map" in run.stderr
+    assert not (tmp_path / "r").exists()  # nothing ran, nothing written
+
+
+def test_template_profiles_are_chapter_01s():
+    """The book's encoders in the report are chapter 01's runs only if the data, budget and seeds agree."""
+    profiles = execute.load_profiles()
+    ch01 = REPO_NB / "01_positional_encodings.ipynb"
+    for profile in profiles:
+        ours = {**execute.declared_parameters(bench.TEMPLATE), **execute.parameters_for(bench.TEMPLATE, profile, profiles)}
+        theirs = {**execute.declared_parameters(ch01), **execute.parameters_for(ch01, profile, profiles)}
+        shared = set(ours) & set(theirs)
+        assert {"n_trs", "epochs", "seeds", "d_model", "lr", "frame_hidden", "gl_iters"} <= shared
+        assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared}, profile
+
+
+REPO_NB = HERE.parent / "notebooks"
+
+
+@needs_espeak
+def test_command_end_to_end_and_cached_rerun(tmp_path):
+    """An encoder in a file outside the repository, scored by one command: report, tables, every reference
+    row; the second run trains nothing (its runs come from the run cache)."""
+    user = tmp_path / "elsewhere" / "my_encoder.py"
+    user.parent.mkdir()
+    user.write_text((HERE / "outside_encoder.py").read_text())
+    env = {**os.environ, "TEMPMODELS_RUN_CACHE": str(tmp_path / "runs")}
+    cmd = [sys.executable, "-m", "tempmodels.bench", "--encoder", f"{user}:ConvGRU", "--kwargs", '{"hidden": 32}',
+           "--name", "mine", "--out", str(tmp_path / "report"), "-p", "n_trs=120", "-p", "epochs=2", "-p", "seeds=[0]",
+           "-p", "gl_iters=4", "-p", f"cache_dir={tmp_path / 'bench'}"]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = tmp_path / "report"
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64" in html and "<audio" in html  # figures and players inside the one file
+    results = pd.read_csv(out / "results.csv")
+    assert {"oracle", "floor (TR mean)", "PCA-d", "mine", "mean pool", "flat linear",
+            "frame+sinusoidal+strided"} <= set(results.encoder)
+    paired = pd.read_csv(out / "paired.csv")
+    assert set(paired.versus) == {"PCA-d", "floor (TR mean)", "mean pool", "flat linear", "frame+sinusoidal+strided"}
+    assert paired.verdict.notna().all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["encoder"] == "mine" and summary["kwargs"] == {"hidden": 32}
+    runs = sorted(p.name for p in (tmp_path / "runs").rglob("*") if p.is_file())
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "runs").rglob("*") if p.is_file()) == runs  # nothing new trained
+    pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), results)
+
+
+def test_command_refuses_parameters_it_sets_or_does_not_know(tmp_path):
+    for bad in ("encoder=x:y", "epochz=3"):
+        run = subprocess.run([sys.executable, "-m", "tempmodels.bench", "--encoder", OUTSIDE, "--out", str(tmp_path),
+                              "-p", bad], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 2 and "the template's parameters you may set are" in run.stderr
