@@ -48,42 +48,38 @@ def test_executor_records_the_fingerprint(tmp_path):
     assert numerics.recorded(back) == numerics.fingerprint()
 
 
-def _golden(tmp_path, fingerprint):
+def _golden(folder: Path, name: str, fingerprint, source: str = "print(1 + 1)") -> None:
     """A one-cell 'golden' notebook whose stored output is wrong (1 + 1 printed as 3)."""
-    cell = nbformat.v4.new_code_cell("print(1 + 1)", execution_count=1,
+    cell = nbformat.v4.new_code_cell(source, execution_count=1,
                                      outputs=[nbformat.v4.new_output("stream", name="stdout", text="3\n")])
     nb = nbformat.v4.new_notebook(cells=[cell], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                          "language": "python"}})
     if fingerprint is not None:
         nb.metadata[numerics.METADATA_KEY] = {"numerics": fingerprint}
-    nbformat.write(nb, str(tmp_path / "golden.ipynb"))
+    nbformat.write(nb, str(folder / f"{name}.ipynb"))
+
+
+def _nbval(folder: Path, *notebooks: str, **env):
+    return subprocess.run([sys.executable, "-m", "pytest", "--nbval", *notebooks, "-p", "no:cacheprovider", "-rA"],
+                          cwd=folder, capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+
+
+def test_gate_compares_only_where_the_fingerprint_matches(tmp_path):
+    """One nbval session over three golden notebooks with a wrong stored output: made on this machine
+    (compared: fails), made on another (executed only: passes, and the summary says so), made on
+    another but raising (fails: every cell still runs). With the strict switch the second fails too."""
     shutil.copyfile(HERE / "conftest.py", tmp_path / "conftest.py")
-
-
-def _nbval(tmp_path, **env):
-    return subprocess.run([sys.executable, "-m", "pytest", "--nbval", "golden.ipynb", "-p", "no:cacheprovider", "-q"],
-                          cwd=tmp_path, capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
-
-
-def test_gate_compares_where_the_fingerprint_matches(tmp_path):
-    _golden(tmp_path, numerics.fingerprint())
-    run = _nbval(tmp_path)
-    assert run.returncode == 1 and "Cell outputs differ" in run.stdout, run.stdout[-2000:]
-
-
-def test_gate_executes_only_and_says_so_where_it_differs(tmp_path):
-    _golden(tmp_path, {**numerics.fingerprint(), "id": "0" * 16, "parts": {}})
-    run = _nbval(tmp_path)
-    assert run.returncode == 0, run.stdout[-2000:]
-    assert "outputs NOT compared for 1 chapter" in run.stdout and "golden.ipynb: made on" in run.stdout
-    strict = _nbval(tmp_path, TEMPMODELS_NBVAL_STRICT="1")
+    here = numerics.fingerprint()
+    _golden(tmp_path, "same", here)
+    _golden(tmp_path, "other", {**here, "id": "0" * 16, "parts": {}})
+    _golden(tmp_path, "broken", None, source="raise ValueError('broken chapter')")
+    run = _nbval(tmp_path, "same.ipynb", "other.ipynb", "broken.ipynb")
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "FAILED same.ipynb::Cell 0" in run.stdout and "PASSED other.ipynb::Cell 0" in run.stdout
+    assert "FAILED broken.ipynb::Cell 0" in run.stdout and "broken chapter" in run.stdout
+    assert "outputs NOT compared for 2 chapter(s)" in run.stdout
+    assert "other.ipynb: made on" in run.stdout and "broken.ipynb: it records no numerical fingerprint" in run.stdout
+    listed = run.stdout.split("outputs NOT compared")[1].split("`make golden` on this machine")[0]
+    assert "other.ipynb" in listed and "same.ipynb" not in listed
+    strict = _nbval(tmp_path, "other.ipynb", TEMPMODELS_NBVAL_STRICT="1")
     assert strict.returncode == 1 and "Cell outputs differ" in strict.stdout
-
-
-def test_gate_still_fails_on_an_error_where_it_differs(tmp_path):
-    _golden(tmp_path, None)
-    nb = nbformat.read(str(tmp_path / "golden.ipynb"), as_version=4)
-    nb.cells[0].source = "raise ValueError('broken chapter')"
-    nbformat.write(nb, str(tmp_path / "golden.ipynb"))
-    run = _nbval(tmp_path)
-    assert run.returncode == 1 and "broken chapter" in run.stdout
