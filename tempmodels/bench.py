@@ -27,6 +27,7 @@ import importlib
 import importlib.util
 import inspect
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable
@@ -51,6 +52,10 @@ SIZES = ("n_features", "n_frames", "d_model")
 BENCH_SETS = ("encoder", "encoder_kwargs", "encoder_name", "out_dir", "checkpoint_dir")
 
 
+#: what a report folder holds (removed before a rerun writes it again)
+REPORT_FILES = ("report.html", "report.ipynb", "results.csv", "paired.csv", "summary.json")
+
+
 class ContractError(ValueError):
     """The encoder given does not meet the protocol's contract (the message names the clause)."""
 
@@ -63,13 +68,7 @@ def resolve(spec: str):
         raise ContractError(f"--encoder must look like 'module.path:Name' or 'file.py:Name', got {spec!r}")
     where, attr = spec.rsplit(":", 1)
     if where.endswith(".py"):
-        path = Path(where).expanduser()
-        if not path.is_absolute() and not path.is_file() and (REPO / path).is_file():
-            path = REPO / path  # a relative path from the repository root (the template's default)
-        path = path.resolve()
-        if not path.is_file():
-            raise ContractError(f"encoder file not found: {path} (from --encoder {spec!r}; a relative path is "
-                                f"looked up from the working directory {Path.cwd()}, then from {REPO})")
+        path = locate(spec)
         name = f"tempmodels_bench_user_{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
         module_spec = importlib.util.spec_from_file_location(name, path)
         module = importlib.util.module_from_spec(module_spec)
@@ -83,16 +82,38 @@ def resolve(spec: str):
         try:
             module = importlib.import_module(where)
         except ImportError as err:
+            if err.name and not where.startswith(err.name) and not err.name.startswith(where.split(".")[0]):
+                raise ContractError(f"importing {where!r} failed: it needs {err.name!r}, which is not installed "
+                                    f"({err})") from err
             raise ContractError(f"cannot import module {where!r} (from --encoder {spec!r}): {err}; is it on "
                                 "PYTHONPATH, or give the file: path/to/file.py:Name") from err
+        except Exception as err:
+            raise ContractError(f"importing {where!r} failed: {type(err).__name__}: {err}") from err
     obj = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             have = sorted(n for n in dir(module) if not n.startswith("_"))
             raise ContractError(f"{where} has no attribute {attr!r}; it defines {have}")
         obj = getattr(obj, part)
-    source = getattr(module, "__file__", None)
+    try:  # the file that defines the object (not a package's __init__ that re-exports it)
+        source = inspect.getsourcefile(obj) or getattr(module, "__file__", None)
+    except TypeError:
+        source = getattr(module, "__file__", None)
     return obj, (Path(source) if source else None)
+
+
+def locate(spec: str) -> Path:
+    """The absolute path of a ``file.py:Name`` spec's file: from the working directory, else from the
+    repository root (the template's default); a :class:`ContractError` naming both when neither has it."""
+    where = spec.rsplit(":", 1)[0]
+    path = Path(where).expanduser()
+    if not path.is_absolute() and not path.is_file() and (REPO / path).is_file():
+        path = REPO / path
+    path = path.resolve()
+    if not path.is_file():
+        raise ContractError(f"encoder file not found: {path} (from --encoder {spec!r}; a relative path is "
+                            f"looked up from the working directory {Path.cwd()}, then from {REPO})")
+    return path
 
 
 def _call_kwargs(factory, kwargs: dict, d_model: int) -> dict:
@@ -102,6 +123,10 @@ def _call_kwargs(factory, kwargs: dict, d_model: int) -> dict:
     except (TypeError, ValueError):  # a builtin without a signature: pass what was given
         return dict(kwargs)
     sizes = {"n_features": N_FEATURES, "n_frames": N_FRAMES, "d_model": d_model}
+    fixed = [k for k in kwargs if k in sizes]
+    if fixed:
+        raise ContractError(f"--kwargs sets {fixed}: the protocol fixes n_features = {N_FEATURES}, n_frames = "
+                            f"{N_FRAMES} and passes d_model itself (choose it with -p d_model=...)")
     params = sig.parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     unknown = [k for k in kwargs if k not in params and not takes_any]
@@ -155,20 +180,27 @@ def load(spec: str, kwargs: dict | None = None, d_model: int = 128) -> Callable[
     call = _call_kwargs(factory, kwargs or {}, d_model)
 
     def build() -> ForeignEncoder:
-        inner = factory(**call)
+        try:
+            inner = factory(**call)
+        except Exception as err:
+            raise ContractError(f"{spec}(**{call}) failed: {type(err).__name__}: {err}") from err
         if not isinstance(inner, nn.Module):
             raise ContractError(f"{spec}(**{call}) returned a {type(inner).__name__}, not a torch.nn.Module")
         return ForeignEncoder(inner, d_model)
 
+    source = _source_of(factory)
+    # what the run cache keys the user's runs on: the spec, the arguments and the source as it was loaded
     build.spec, build.kwargs = spec, call
+    build.source_digest = hashlib.sha256(source.read_bytes()).hexdigest()[:16] if source else ""
     return build
 
 
-def source_digest(spec: str) -> str:
-    """A digest of the source file that defines ``spec`` (part of its runs' cache key: an edited encoder
-    is trained again even where its weights and outputs on the probe batch happen not to change)."""
-    _, source = resolve(spec)
-    return hashlib.sha256(source.read_bytes()).hexdigest()[:16] if source and source.is_file() else ""
+def _source_of(obj) -> Path | None:
+    try:
+        source = inspect.getsourcefile(obj)
+    except TypeError:
+        return None
+    return Path(source) if source and Path(source).is_file() else None
 
 
 # ------------------------------------------------------------------------------------- contract
@@ -179,7 +211,7 @@ def check_contract(build: Callable[[], nn.Module], d_model: int, batch: int = 3,
 
     rows = []
     seed_everything(seed)
-    model = build()
+    model = build()  # a failing constructor is a ContractError (load)
     inner = getattr(model, "inner", model)
     rows.append(("builds a torch.nn.Module", type(inner).__name__))
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -205,7 +237,10 @@ def check_contract(build: Callable[[], nn.Module], d_model: int, batch: int = 3,
     if not out.requires_grad:
         raise ContractError(f"no gradient reaches {type(inner).__name__}'s parameters from its output: "
                             "is the output detached (or computed under torch.no_grad)?")
-    out.square().mean().backward()
+    try:
+        out.square().mean().backward()
+    except Exception as err:
+        raise ContractError(f"backward through {type(inner).__name__} failed: {type(err).__name__}: {err}") from err
     reached = [n for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0]
     if not reached:
         raise ContractError(f"no gradient reaches {type(inner).__name__}'s parameters from its output: "
@@ -214,8 +249,11 @@ def check_contract(build: Callable[[], nn.Module], d_model: int, batch: int = 3,
     seed_everything(seed)
     again = build()
     same = all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
-    rows.append(("same weights for the same seed", "yes" if same else "no: its runs are not reproducible and "
-                 "not served by the run cache"))
+    if not same:
+        raise ContractError(f"{type(inner).__name__} builds different weights under the same seed: it draws from "
+                            "a random source other than torch's, numpy's and Python's seeded generators, so its "
+                            "runs are neither reproducible nor comparable seed for seed")
+    rows.append(("same weights for the same seed", "yes"))
     return pd.DataFrame(rows, columns=["clause", "result"]).set_index("clause")
 
 
@@ -240,15 +278,25 @@ def run(name: str, build: Callable[[], TemporalEncoder], data, cfg, seeds: list[
     from .experiment import run_all
 
     book = book_encoders(d_model, frame_hidden)
-    if name in book:
-        raise ContractError(f"the name {name!r} is one of the book's encoders {list(book)}: pass another --name")
-    tag = f"bench|{getattr(build, 'spec', name)}|{source_digest(build.spec) if hasattr(build, 'spec') else ''}"
+    check_name(name)
+    tag = (f"bench|{getattr(build, 'spec', name)}|{json.dumps(getattr(build, 'kwargs', {}), sort_keys=True, default=str)}"
+           f"|{getattr(build, 'source_digest', '')}")
     parts = [run_all({name: build}, data, cfg, seeds, vocoder, recognizer, d_model, checkpoint_dir=checkpoint_dir,
                      cache_tag=tag),
              run_all(book, data, cfg, seeds, vocoder, recognizer, d_model, checkpoint_dir=checkpoint_dir)]
     results = pd.concat([p[0] for p in parts], ignore_index=True)
     histories = pd.concat([p[1] for p in parts], ignore_index=True)
     return results, histories, {**parts[0][2], **parts[1][2]}
+
+
+def check_name(name: str) -> str:
+    """``name`` itself, unless it is a row the report already has (a reference row or a book encoder)."""
+    from .experiment import REFERENCE_ROWS
+
+    taken = [*REFERENCE_ROWS, *book_encoders(8, 8)]
+    if not name or name in taken:
+        raise ContractError(f"the encoder's name {name!r} is taken by a row of the report {taken}: pass another --name")
+    return name
 
 
 @torch.no_grad()
@@ -260,7 +308,8 @@ def order_probe(models: dict[str, nn.Module], x: torch.Tensor, seed: int = 0) ->
     rows = {}
     for name, m in models.items():
         m.eval()
-        e, s = m(x), m(shuffled)
+        device = next(m.parameters()).device
+        e, s = m(x.to(device)).cpu(), m(shuffled.to(device)).cpu()
         rows[name] = float((e - s).norm() / e.norm().clamp_min(1e-12))
     return pd.Series(rows, name="relative change when frames are shuffled").to_frame()
 
@@ -283,7 +332,8 @@ def verdict_lines(name: str, results: pd.DataFrame, reference: pd.DataFrame, uni
         if still:
             lines.append(f"* **The budget**: {epochs} epochs ended while validation loss was still improving for "
                          + ", ".join(f"{e} ({v})" for e, v in still.items())
-                         + ": these verdicts hold at this budget; a larger profile (`--profile cpu`) may move them.")
+                         + ": these verdicts hold at this budget; a longer one (a larger profile, or "
+                           "`-p epochs=...`) may move them.")
     return lines
 
 
@@ -366,36 +416,53 @@ def main(argv: list[str] | None = None) -> int:
         kwargs = json.loads(args.kwargs)
     except json.JSONDecodeError as err:
         ap.error(f"--kwargs is not valid JSON ({err}): {args.kwargs!r}")
-    from .execute import _parse_override
+    from .execute import _parse_override, declared_parameters, execute, load_profiles, parameters_for
+    from .params import ParameterError
 
-    params = profile_parameters(args.profile)
+    overrides = {}
+    settable = sorted(k for k in declared_parameters(TEMPLATE) if k not in BENCH_SETS)
     for text in args.param:
+        if "=" not in text:
+            ap.error(f"-p {text!r}: expected NAME=VALUE")
         key, value = _parse_override(text)
-        if key not in params or key in BENCH_SETS:
-            ap.error(f"-p {text}: the template's parameters you may set are "
-                     f"{sorted(k for k in params if k not in BENCH_SETS)}")
-        params[key] = value
+        if key not in settable:
+            ap.error(f"-p {text}: the template's parameters you may set are {settable}")
+        overrides[key] = value
+    try:
+        params = {**declared_parameters(TEMPLATE), **parameters_for(TEMPLATE, args.profile, load_profiles(), overrides)}
+    except ParameterError as err:
+        ap.error(str(err))
     try:
         build = load(args.encoder, kwargs, params["d_model"])
+        name = check_name(args.name or _name(resolve(args.encoder)[0]).split(".")[-1])
         print(check_contract(build, params["d_model"]).to_string(), flush=True)
     except ContractError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     spec = args.encoder
-    if ".py:" in spec:  # the template runs with its own working directory
-        where, attr = spec.rsplit(":", 1)
-        spec = f"{Path(where).expanduser().resolve()}:{attr}"
+    if spec.rsplit(":", 1)[0].endswith(".py"):  # the template's kernel runs in notebooks/: an absolute path
+        spec = f"{locate(spec)}:{spec.rsplit(':', 1)[1]}"
+    # ... and finds importable modules where this command did (its working directory first)
+    os.environ["PYTHONPATH"] = os.pathsep.join([os.getcwd(), *filter(None, [os.environ.get("PYTHONPATH")])])
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    params.update(encoder=spec, encoder_kwargs=json.dumps(kwargs), encoder_name=args.name,
+    stale = [out / f for f in REPORT_FILES if (out / f).exists()]
+    for f in stale:  # a failed rerun must not leave the last report looking like this one's
+        f.unlink()
+    if stale:
+        print(f"removed the previous report's {', '.join(f.name for f in stale)} from {out}", flush=True)
+    params.update(encoder=spec, encoder_kwargs=json.dumps(kwargs), encoder_name=name,
                   out_dir=str(out), checkpoint_dir=str(out / "checkpoints"))
-    from .execute import execute
-
-    notebook = execute(TEMPLATE, out, params, out / "failed")
+    try:
+        notebook = execute(TEMPLATE, out, params, out / "failed")
+    except Exception as err:
+        print(f"error: the report failed while running ({type(err).__name__}); the executed part is in "
+              f"{out / 'failed' / TEMPLATE.name}", file=sys.stderr)
+        return 1
     final = out / "report.ipynb"
     notebook.replace(final)
     html = html_report(final, out / "report.html")
-    print(f"report: {html}\nnotebook: {final}\ntables: {', '.join(str(out / f) for f in ('results.csv', 'paired.csv', 'summary.json'))}")
+    print(f"report: {html}\nnotebook: {final}\ntables: {', '.join(str(out / f) for f in REPORT_FILES[2:])}")
     return 0
 
 

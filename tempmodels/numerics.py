@@ -11,8 +11,9 @@ cannot be compared with ``==``.
 :func:`fingerprint` runs the operations the book's runs are made of — a few AdamW steps of a small
 conv + attention + layer-norm model in fp32 and under bf16 autocast, matrix products of awkward
 sizes, an STFT round trip, NumPy's LAPACK (ridge, PCA) — on fixed inputs and hashes the exact bits
-of the results. Two machines with the same fingerprint reproduce each other's chapters; the
-executor (:mod:`tempmodels.execute`) records it in every notebook it writes, and the nbval gate
+of the results. Two machines with different fingerprints cannot reproduce each other's chapters;
+two with the same one ran these kernels identically (small probes: a necessary condition, which the
+nbval comparison then checks on the chapters themselves). The executor (:mod:`tempmodels.execute`) records it in every notebook it writes, and the nbval gate
 (``tests/conftest.py``) compares a golden chapter's outputs only where this machine's fingerprint
 equals the one the chapter was made with (elsewhere it executes every cell and says so).
 
@@ -119,7 +120,13 @@ def _cpu_model() -> str:
 
 @lru_cache(maxsize=None)
 def _cached(threads: int) -> str:
-    return json.dumps(_compute(threads))
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with torch.random.fork_rng(devices=[]):  # the probes seed torch: the caller's stream must not move
+            return json.dumps(_compute(threads))
+    finally:
+        torch.set_num_threads(saved)
 
 
 def _compute(threads: int) -> dict:
@@ -132,8 +139,12 @@ def _compute(threads: int) -> dict:
 
 
 def fingerprint() -> dict:
-    """This machine's numerical fingerprint at the current torch thread count (computed once per process)."""
-    return json.loads(_cached(torch.get_num_threads()))
+    """This machine's numerical fingerprint at the thread count every chapter runs with
+    (:data:`tempmodels.repro.DEFAULT_THREADS`, pinned by ``seed_everything`` in each kernel), whatever
+    the calling process's own thread count; computed once per process."""
+    from .repro import DEFAULT_THREADS
+
+    return json.loads(_cached(DEFAULT_THREADS))
 
 
 def recorded(notebook: dict) -> dict | None:

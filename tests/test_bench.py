@@ -102,6 +102,29 @@ CASES = {
             def forward(self, x):
                 return self.lin(x).mean(1)
         """, "Enc", {}, r"forward failed on \(batch, frames=64, features=128\)"),
+    "constructor_raises": ("""
+        class Enc(nn.Module):
+            def __init__(self, d_model, width=3):
+                super().__init__(); raise RuntimeError("width must be even")
+        """, "Enc", {}, r"Enc\(\*\*\{'d_model': 128\}\) failed: RuntimeError: width must be even"),
+    "sizes_in_kwargs": ("""
+        class Enc(nn.Module):
+            def __init__(self, d_model):
+                super().__init__(); self.lin = nn.Linear(128, d_model)
+            def forward(self, x):
+                return self.lin(x.mean(1))
+        """, "Enc", {"d_model": 64}, r"--kwargs sets \['d_model'\]: the protocol fixes"),
+    "unseeded_weights": ("""
+        import os
+        class Enc(nn.Module):
+            def __init__(self, d_model):
+                super().__init__(); self.lin = nn.Linear(128, d_model)
+                g = torch.Generator().manual_seed(int.from_bytes(os.urandom(4), "little"))
+                with torch.no_grad():
+                    self.lin.weight.copy_(torch.randn(self.lin.weight.shape, generator=g))
+            def forward(self, x):
+                return self.lin(x.mean(1))
+        """, "Enc", {}, "builds different weights under the same seed"),
     "instance": ("""
         class Enc(nn.Module):
             def __init__(self):
@@ -130,6 +153,12 @@ def test_command_stops_before_training_on_a_broken_encoder(tmp_path):
     assert not (tmp_path / "r").exists()  # nothing ran, nothing written
 
 
+@pytest.mark.parametrize("name", ["PCA-d", "oracle", "mean pool", "frame+sinusoidal+strided"])
+def test_a_name_taken_by_a_row_of_the_report_is_refused(name):
+    with pytest.raises(bench.ContractError, match="is taken by a row of the report"):
+        bench.check_name(name)
+
+
 def test_template_profiles_are_chapter_01s():
     """The book's encoders in the report are chapter 01's runs only if the data, budget and seeds agree."""
     profiles = execute.load_profiles()
@@ -147,16 +176,17 @@ REPO_NB = HERE.parent / "notebooks"
 
 @needs_espeak
 def test_command_end_to_end_and_cached_rerun(tmp_path):
-    """An encoder in a file outside the repository, scored by one command: report, tables, every reference
+    """An encoder in a module outside the repository, scored by one command: report, tables, every reference
     row; the second run trains nothing (its runs come from the run cache)."""
     user = tmp_path / "elsewhere" / "my_encoder.py"
     user.parent.mkdir()
     user.write_text((HERE / "outside_encoder.py").read_text())
     env = {**os.environ, "TEMPMODELS_RUN_CACHE": str(tmp_path / "runs")}
-    cmd = [sys.executable, "-m", "tempmodels.bench", "--encoder", f"{user}:ConvGRU", "--kwargs", '{"hidden": 32}',
+    # a module importable from the user's working directory: found by the command and by the page's kernel
+    cmd = [sys.executable, "-m", "tempmodels.bench", "--encoder", "my_encoder:ConvGRU", "--kwargs", '{"hidden": 32}',
            "--name", "mine", "--out", str(tmp_path / "report"), "-p", "n_trs=120", "-p", "epochs=2", "-p", "seeds=[0]",
            "-p", "gl_iters=4", "-p", f"cache_dir={tmp_path / 'bench'}"]
-    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=user.parent)
     assert first.returncode == 0, first.stderr[-3000:]
     out = tmp_path / "report"
     html = (out / "report.html").read_text()
@@ -169,10 +199,16 @@ def test_command_end_to_end_and_cached_rerun(tmp_path):
     assert paired.verdict.notna().all()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["encoder"] == "mine" and summary["kwargs"] == {"hidden": 32}
-    runs = sorted(p.name for p in (tmp_path / "runs").rglob("*") if p.is_file())
-    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert summary["parameters"]["epochs"] == 2 and len(summary["source_digest"]) == 16
+
+    def entries():  # a retrained run would be stored again: a new file time even where the name is the same
+        return {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob("*") if p.is_file()}
+
+    runs = entries()
+    second = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env, cwd=user.parent)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert sorted(p.name for p in (tmp_path / "runs").rglob("*") if p.is_file()) == runs  # nothing new trained
+    assert "removed the previous report's report.html, report.ipynb, results.csv" in second.stdout
+    assert entries() == runs  # nothing trained, nothing stored again
     pd.testing.assert_frame_equal(pd.read_csv(out / "results.csv"), results)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import torch
 
 from tempmodels import execute, numerics
 
@@ -20,13 +21,22 @@ def test_fingerprint_is_stable_across_processes():
     assert f'"id": "{here["id"]}"' in other.stdout
 
 
-def test_fingerprint_sees_a_different_thread_count():
-    # another kernel path (here: one thread instead of two) is another machine as far as bits go
-    out = subprocess.run([sys.executable, "-m", "tempmodels.numerics"], capture_output=True, text=True, check=True,
-                         env={**os.environ, "OMP_NUM_THREADS": "1"})
-    if numerics.fingerprint()["threads"] == 1:
-        pytest.skip("this machine already runs one thread")
-    assert f'"id": "{numerics.fingerprint()["id"]}"' not in out.stdout
+def test_fingerprint_is_taken_at_the_chapters_thread_count():
+    """Kernels pin repro.DEFAULT_THREADS; the fingerprint must describe that, not the caller's setting,
+    and leave the caller's thread count and random stream as they were."""
+    from tempmodels.repro import DEFAULT_THREADS
+
+    here = numerics.fingerprint()
+    assert here["threads"] == DEFAULT_THREADS
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        numerics._cached.cache_clear()
+        state = torch.get_rng_state()
+        assert numerics.fingerprint()["id"] == here["id"]
+        assert torch.get_num_threads() == 1 and torch.equal(torch.get_rng_state(), state)
+    finally:
+        torch.set_num_threads(saved)
 
 
 def test_differences_name_what_differs():
