@@ -21,6 +21,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.optimize import brentq, curve_fit
 
 from .audio.benchmark import AudioBenchmark
 from .experiment import AudioData
@@ -81,8 +82,6 @@ def fit_power_law(n, y) -> PowerLaw:
     """Least-squares fit of ``y = c + a · n^(-b)`` with ``b >= 0`` (scipy's ``curve_fit``).
 
     Needs at least three distinct sizes (three parameters); a curve that is flat gets ``a = 0``."""
-    from scipy.optimize import curve_fit
-
     n, y = np.asarray(n, dtype=float), np.asarray(y, dtype=float)
     if n.shape != y.shape or n.ndim != 1:
         raise ValueError(f"n and y must be 1-d and the same length, got {n.shape} and {y.shape}")
@@ -107,8 +106,6 @@ def crossing(first: PowerLaw, second: PowerLaw, lo: float, hi: float, grid: int 
     bisection), or None when it keeps one sign over the whole range."""
     if not (0 < lo < hi):
         raise ValueError(f"need 0 < lo < hi, got lo={lo}, hi={hi}")
-    from scipy.optimize import brentq
-
     ns = np.geomspace(lo, hi, grid)
     d = first(ns) - second(ns)
     if d[0] == 0:
