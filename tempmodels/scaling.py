@@ -1,5 +1,6 @@
-"""Learning curves over training-set size: nested training subsets of one long benchmark track,
-and the power law fitted to a curve (the groundwork of chapter 11, "How much data does time need?").
+"""Learning curves over training-set size (chapter 11, "How much data does time need?"): nested
+training subsets of one long benchmark track, the runs at every size under two budgets, the power
+law fitted to each curve, and where one code's curve crosses another's.
 
 A learning curve compares sizes fairly only if nothing but the training data changes:
 
@@ -14,18 +15,39 @@ A learning curve compares sizes fairly only if nothing but the training data cha
 ``fit_power_law`` fits ``y = c + a · n^(-b)`` (the usual form of a learning curve: ``c`` the
 asymptote, ``b`` the rate) and :func:`crossing` says where, inside a range of sizes, one fitted curve
 passes another — or that it does not.
+
+:func:`learning_curves` trains every code at every size through the book's runner (and run cache)
+twice over: to convergence (early stopping on the validation block) and at a fixed number of
+optimiser steps; :func:`paired_by_size` compares each code with a baseline at every size by the
+book's paired statistics, :func:`crossing_table` and :func:`target_table` read the fitted curves,
+and :func:`plot_gap_to` draws the crossing figure. The decoder controls are in
+:mod:`tempmodels.decoder_controls`.
 """
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import numpy as np
-from scipy.optimize import brentq, curve_fit
+import pandas as pd
+from scipy.optimize import OptimizeWarning, brentq, curve_fit
 
+from .audio.asr import GridRecognizer
 from .audio.benchmark import AudioBenchmark
-from .experiment import AudioData
+from .audio.melspec import GriffinLimVocoder
+from .decoder import Autoencoder
+from .decoder_controls import LinearDecoder, PCAEncoder
+from .encoders.base import TemporalEncoder
+from .experiment import PCA_ROW, AudioData, build_autoencoder, reference_rows, run_encoder
 from .normalize import BandNormalizer
+from .pca_code import PCACode
+from .results import compare, higher_is_better, units_frame
+from .training import TrainConfig
+
+FLOOR = "floor (TR mean)"
 
 
 def nested_sizes(n_train: int, smallest: int, factor: float = 2.0) -> list[int]:
@@ -96,8 +118,10 @@ def fit_power_law(n, y) -> PowerLaw:
 
     span = float(y.max() - y.min()) or 1.0
     a0 = float(y[np.argmin(n)] - y[np.argmax(n)]) or span
-    (a, b, c), _ = curve_fit(f, n, y, p0=(a0, 0.5, float(y[np.argmax(n)])),
-                             bounds=([-np.inf, 0.0, -np.inf], [np.inf, 5.0, np.inf]), maxfev=20000)
+    with warnings.catch_warnings():  # three points fit three parameters exactly: no covariance, none needed
+        warnings.simplefilter("ignore", OptimizeWarning)
+        (a, b, c), _ = curve_fit(f, n, y, p0=(a0, 0.5, float(y[np.argmax(n)])),
+                                 bounds=([-np.inf, 0.0, -np.inf], [np.inf, 5.0, np.inf]), maxfev=20000)
     return PowerLaw(float(a * scale ** b), float(b), float(c), float(n.min()), float(n.max()))
 
 
@@ -122,4 +146,320 @@ def hours(n_trs, tr_seconds: float = 1.5) -> float:
     return float(n_trs) * tr_seconds / 3600.0
 
 
-__all__ = ["nested_sizes", "nested_subsets", "PowerLaw", "fit_power_law", "crossing", "hours"]
+# ------------------------------------------------------------------------------------ the curve runner
+CONVERGED, FIXED = "converged", "fixed steps"
+
+
+@dataclass(frozen=True)
+class CurveCode:
+    """One code of a learning curve: ``encoder(data)`` returns the encoder builder for one training
+    size (it may read the size's training TRs, as PCA-d's frozen code does), ``decoder`` names what
+    reads the code: ``"mel"`` (the shared :class:`~tempmodels.decoder.MelDecoder`) or ``"linear"``
+    (:class:`~tempmodels.decoder_controls.LinearDecoder`)."""
+
+    encoder: Callable[[AudioData], Callable[[], TemporalEncoder]]
+    decoder: str = "mel"
+
+    def __post_init__(self):
+        if self.decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {sorted(DECODERS)}, got {self.decoder!r}")
+
+
+def _mel(build_encoder, d_model):
+    return build_autoencoder(build_encoder, d_model)
+
+
+def _linear(build_encoder, d_model):
+    def build() -> Autoencoder:
+        decoder = LinearDecoder(d_model)  # built first, as build_autoencoder does: the same init at a seed
+        return Autoencoder(build_encoder(), decoder)
+
+    return build
+
+
+DECODERS = {"mel": _mel, "linear": _linear}
+
+
+def learned(build_encoder: Callable[[], TemporalEncoder], decoder: str = "mel") -> CurveCode:
+    """A code whose encoder does not depend on the training size (every learned encoder)."""
+    return CurveCode(lambda data: build_encoder, decoder)
+
+
+def frozen_pca(d_model: int) -> CurveCode:
+    """PCA-d's code fit on each size's training TRs, frozen, read by the shared MelDecoder."""
+    def encoder(data: AudioData):
+        pca = PCACode(data.train, d_model)  # once per size, not once per build
+        return lambda: PCAEncoder(pca, d_model)
+
+    return CurveCode(encoder, "mel")
+
+
+def fixed_step_config(cfg: TrainConfig, n_train: int, steps: int) -> TrainConfig:
+    """``cfg`` with the epochs that give ``steps`` optimiser steps on ``n_train`` TRs (to within one
+    epoch; at least one), no early stopping (patience = epochs), and the warm-up the same share of
+    the budget as in ``cfg`` (at least one epoch)."""
+    per_epoch = n_train // cfg.batch_size
+    if per_epoch < 1:
+        raise ValueError(f"{n_train} training TRs is fewer than batch_size={cfg.batch_size}")
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    epochs = max(1, round(steps / per_epoch))
+    warm = max(1, round(cfg.warmup_epochs * epochs / cfg.epochs))
+    return dataclasses.replace(cfg, epochs=epochs, patience=epochs, warmup_epochs=warm)
+
+
+@dataclass
+class Curves:
+    """Tidy results of :func:`learning_curves`; every table has ``condition`` and ``n_train``.
+
+    ``results``: (condition, n_train, encoder, seed, metric, value) for the trained codes;
+    ``reference``: the oracle, floor and PCA-d rows at each size (condition ``reference``; PCA-d is
+    fit on that size's training TRs); ``units``: the per-unit scores of both, for paired comparisons;
+    ``histories``: the training curves; ``budget``: per condition and size the epochs, patience and
+    optimiser steps the runs were given."""
+
+    results: pd.DataFrame
+    reference: pd.DataFrame
+    units: pd.DataFrame
+    histories: pd.DataFrame
+    budget: pd.DataFrame
+
+    @property
+    def sizes(self) -> list[int]:
+        return sorted(set(self.results.n_train))
+
+    def at(self, condition: str, n_train: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(results, units) of one condition and size, with that size's reference rows."""
+        r = self.results[(self.results.condition == condition) & (self.results.n_train == n_train)]
+        ref = self.reference[self.reference.n_train == n_train]
+        u = self.units[(self.units.n_train == n_train) & self.units.condition.isin([condition, "reference"])]
+        return pd.concat([ref, r], ignore_index=True), u
+
+
+def learning_curves(codes: dict[str, CurveCode], subsets: dict[int, AudioData], cfg: TrainConfig, seeds: list[int],
+                    vocoder: GriffinLimVocoder, recognizer: GridRecognizer, d_model: int,
+                    fixed_steps: int | None = None, fixed_codes: list[str] | None = None, asr: bool = True,
+                    checkpoint_dir: str | Path | None = None, progress: bool = True) -> Curves:
+    """Train every code at every size of ``subsets`` (:func:`nested_subsets`) with every seed, by the
+    book's runner (:func:`~tempmodels.experiment.run_encoder`: the run cache, the shared decoder
+    initialisation, the same scoring), and score the reference rows at each size.
+
+    Two budgets: ``"converged"`` — ``cfg`` itself, early stopping on the validation block;
+    ``"fixed steps"`` (with ``fixed_steps``) — the same number of optimiser steps at every size
+    (:func:`fixed_step_config`), for ``fixed_codes`` (default: every code). ``asr=False`` leaves
+    out the recogniser (no WER), as in :func:`~tempmodels.experiment.run_encoder`."""
+    from tqdm.std import tqdm  # a plain text bar: no ipywidgets in executed notebooks
+
+    if not codes:
+        raise ValueError("codes is empty: name at least one code to train")
+    fixed_codes = list(codes) if fixed_codes is None else list(fixed_codes)
+    unknown = [c for c in fixed_codes if c not in codes]
+    if unknown:
+        raise KeyError(f"fixed_codes {unknown} are not among the codes {list(codes)}")
+    plan = [(CONVERGED, n, name) for n in subsets for name in codes]
+    if fixed_steps is not None:
+        plan += [(FIXED, n, name) for n in subsets for name in fixed_codes]
+    results, refs, units, hists, budget = [], [], [], [], []
+    bar = tqdm(total=len(plan) * len(seeds), desc="learning-curve runs", unit="run", disable=not progress,
+               mininterval=2)
+    builders = {}
+    for n, data in subsets.items():
+        ref, ref_units = reference_rows(data, vocoder, recognizer, d_model=d_model, asr=asr, with_units=True)
+        refs.append(ref.assign(condition="reference", n_train=n))
+        units.append(ref_units.assign(condition="reference", n_train=n))
+    for condition, n, name in plan:
+        data, code = subsets[n], codes[name]
+        run_cfg = cfg if condition == CONVERGED else fixed_step_config(cfg, n, fixed_steps)
+        if (n, name) not in builders:
+            builders[n, name] = code.encoder(data)
+        budget.append({"condition": condition, "n_train": n, "encoder": name, "epochs": run_cfg.epochs,
+                       "patience": run_cfg.patience, "steps per epoch": n // run_cfg.batch_size,
+                       "max steps": run_cfg.epochs * (n // run_cfg.batch_size)})
+        for seed in seeds:
+            bar.set_postfix_str(f"{condition}, {n} TRs, {name}, seed {seed}")
+            ckpt = Path(checkpoint_dir) / f"{condition.replace(' ', '_')}-{n}" if checkpoint_dir else None
+            r, h, f = run_encoder(name, builders[n, name], data, run_cfg, [seed], vocoder, recognizer, d_model, asr=asr,
+                                  checkpoint_dir=ckpt, progress=False, build_model=DECODERS[code.decoder],
+                                  cache_tag=f"decoder={code.decoder}")
+            results.append(r.assign(condition=condition, n_train=n))
+            hists.append(h.assign(condition=condition, n_train=n))
+            units.append(units_frame(f[seed].units, name, seed).assign(condition=condition, n_train=n))
+            bar.update(1)
+    bar.close()
+    return Curves(pd.concat(results, ignore_index=True), pd.concat(refs, ignore_index=True),
+                  pd.concat(units, ignore_index=True), pd.concat(hists, ignore_index=True),
+                  pd.DataFrame(budget).drop_duplicates(["condition", "n_train", "encoder"]))
+
+
+# ------------------------------------------------------------------------------------ reading the curves
+def curve_points(curves: Curves, metric: str, condition: str = CONVERGED) -> pd.DataFrame:
+    """Per code and size: the mean, sd and number of seeds of ``metric``; PCA-d and the floor (one
+    value per size) as codes too. Columns: encoder, n_train, hours, mean, sd, seeds."""
+    r = curves.results[(curves.results.condition == condition) & (curves.results.metric == metric)]
+    ref = curves.reference[(curves.reference.metric == metric) & curves.reference.encoder.isin([PCA_ROW, FLOOR])]
+    both = pd.concat([ref, r], ignore_index=True)
+    g = both.groupby(["encoder", "n_train"], sort=False).value
+    out = pd.DataFrame({"mean": g.mean(), "sd": g.std(ddof=1), "seeds": g.size()}).reset_index()
+    out.loc[out.seeds == 1, "sd"] = np.nan
+    out.insert(2, "hours", [hours(n) for n in out.n_train])
+    return out
+
+
+def fit_curves(points: pd.DataFrame) -> dict[str, PowerLaw]:
+    """A power law per code through its seed means (:func:`curve_points`); codes with fewer than
+    three sizes are left out."""
+    out = {}
+    for enc, p in points.groupby("encoder", sort=False):
+        if p.n_train.nunique() >= 3:
+            out[enc] = fit_power_law(p.n_train, p["mean"])
+    return out
+
+
+def size_for_target(law: PowerLaw, target: float, higher_better: bool) -> float | None:
+    """The training size at which ``law`` reaches ``target`` (from the side it starts on), or None
+    when its asymptote ``c`` does not reach it. A size inside the fitted range is interpolation;
+    outside, extrapolation — :func:`target_table` says which."""
+    def reached(y):
+        return y >= target if higher_better else y <= target
+
+    if reached(law(law.n_min)):
+        return float(law.n_min)
+    if law.a == 0 or law.b == 0 or (target - law.c) * law.a <= 0:
+        return None  # flat, or the asymptote is on the wrong side of the target
+    return float((law.a / (target - law.c)) ** (1.0 / law.b))
+
+
+def paired_by_size(curves: Curves, baseline: str, metric: str, condition: str = CONVERGED,
+                   encoders: list[str] | None = None) -> pd.DataFrame:
+    """Each code against ``baseline`` (e.g. PCA-d) at every size: the paired Δ = code − baseline with
+    its 95 % CI over seeds and blocks of test units (:func:`tempmodels.results.compare`) and the
+    verdict word (from the CI). Columns: encoder, n_train, hours, difference, ci_low, ci_high, verdict."""
+    encoders = encoders or [e for e in dict.fromkeys(curves.results.encoder) if e != baseline]
+    rows = []
+    for n in curves.sizes:
+        _, u = curves.at(condition, n)
+        for enc in encoders:
+            if not ((u.encoder == enc) & (u.metric == metric)).any():
+                continue
+            p = compare(u, enc, baseline, metric)
+            rows.append({"encoder": enc, "n_train": n, "hours": hours(n), "difference": p.difference,
+                         "ci_low": p.ci_low, "ci_high": p.ci_high, "verdict": p.verdict, "text": p.text()})
+    return pd.DataFrame(rows)
+
+
+def crossing_table(curves: Curves, metric: str, baseline: str = PCA_ROW, condition: str = CONVERGED,
+                   extrapolate_to: float | None = None) -> pd.DataFrame:
+    """Where each code's fitted curve crosses ``baseline``'s: inside the measured sizes, or (with
+    ``extrapolate_to`` TRs) beyond them, marked as an extrapolation of the fit; with the paired
+    verdict at the largest size beside it — the measurement the fitted crossing must agree with."""
+    points = curve_points(curves, metric, condition)
+    laws = fit_curves(points)
+    if baseline not in laws:
+        raise KeyError(f"no fitted curve for the baseline {baseline!r} (needs >= 3 sizes); have {sorted(laws)}")
+    largest = max(curves.sizes)
+    at_largest = paired_by_size(curves, baseline, metric, condition).query("n_train == @largest").set_index("encoder")
+    rows = []
+    for enc, law in laws.items():
+        if enc in (baseline, FLOOR):
+            continue
+        inside = crossing(law, laws[baseline], law.n_min, law.n_max)
+        beyond = None
+        if inside is None and extrapolate_to and extrapolate_to > law.n_max:
+            beyond = crossing(law, laws[baseline], law.n_max, extrapolate_to)
+        where = (f"{inside:.0f} TRs ({hours(inside):.2f} h), measured range" if inside is not None else
+                 f"{beyond:.0f} TRs ({hours(beyond):.1f} h), extrapolated" if beyond is not None else
+                 "no crossing" + (f" up to {hours(extrapolate_to):.0f} h (extrapolated)" if extrapolate_to else
+                                  " in the measured range"))
+        rows.append({"encoder": enc, "exponent b": law.b, "asymptote c": law.c,
+                     f"baseline asymptote": laws[baseline].c, "fitted crossing": where,
+                     f"Δ vs {baseline} at {largest} TRs": at_largest.text.get(enc, "—")})
+    return pd.DataFrame(rows).set_index("encoder")
+
+
+def target_table(curves: Curves, targets: dict[str, float], condition: str = CONVERGED) -> pd.DataFrame:
+    """Hours of training audio each code needs to reach each ``{metric: target}`` on its fitted
+    curve (``—`` where its asymptote does not reach it), and whether the measured sizes already did."""
+    rows = []
+    for metric, target in targets.items():
+        hib = higher_is_better(metric)
+        points = curve_points(curves, metric, condition)
+        for enc, law in fit_curves(points).items():
+            n = size_for_target(law, target, hib)
+            measured = points[points.encoder == enc]
+            reached = (measured["mean"] >= target) if hib else (measured["mean"] <= target)
+            rows.append({"metric": metric, "target": f"{'≥' if hib else '≤'} {target}", "encoder": enc,
+                         "reached at (measured)": (f"{hours(measured.n_train[reached].min()):.2f} h"
+                                                   if reached.any() else "not reached"),
+                         "hours needed (fit)": "—" if n is None else f"{hours(n):.2f}",
+                         "fit": "—" if n is None else ("interpolated" if n <= law.n_max else "extrapolated")})
+    return pd.DataFrame(rows).set_index(["metric", "encoder"])
+
+
+# ------------------------------------------------------------------------------------------- figures
+def plot_curves(curves: Curves, metrics, condition: str = CONVERGED, codes: list[str] | None = None):
+    """One panel per metric against training hours (log axis): each code's seed mean ± sd, its
+    fitted power law (dashed), PCA-d in black and the floor dotted."""
+    import matplotlib.pyplot as plt
+
+    metrics = [m for m in metrics if m in set(curves.results.metric)]
+    ncols = min(3, len(metrics))
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.5 * nrows), squeeze=False)
+    for ax in axes.flat[len(metrics):]:
+        ax.axis("off")
+    colours = dict(zip(codes or dict.fromkeys(curves.results.encoder), plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    colours.update({PCA_ROW: "k", FLOOR: "0.5"})
+    for ax, m in zip(axes.flat, metrics):
+        points = curve_points(curves, m, condition)
+        laws = fit_curves(points)
+        for enc, p in points.groupby("encoder", sort=False):
+            if codes and enc not in codes and enc not in (PCA_ROW, FLOOR):
+                continue
+            c, ls = colours.get(enc, "0.3"), ":" if enc == FLOOR else "-"
+            ax.errorbar(p.hours, p["mean"], yerr=p.sd.fillna(0), color=c, marker="s" if enc == PCA_ROW else "o",
+                        ms=4, lw=2.2 if enc == PCA_ROW else 1.2, ls=ls, capsize=2, label=enc)
+            if enc in laws and enc != FLOOR:
+                grid = np.geomspace(p.n_train.min(), p.n_train.max(), 64)
+                ax.plot([hours(g) for g in grid], laws[enc](grid), color=c, ls="--", lw=0.8, alpha=0.7)
+        ax.set_xscale("log")
+        ax.set_title(m.replace("_", " "))
+        ax.set_xlabel("training audio (hours)")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), frameon=False,
+               bbox_to_anchor=(0.5, -0.03 - 0.035 * (len(labels) // 4)))
+    fig.suptitle(f"learning curves ({condition}): seed mean ± sd, power law dashed", y=1.0)
+    fig.tight_layout()
+    return fig
+
+
+def plot_gap_to(curves: Curves, metric: str, baseline: str = PCA_ROW, condition: str = CONVERGED,
+                codes: list[str] | None = None):
+    """The crossing figure: each code's paired Δ against ``baseline`` at each size with its 95 % CI,
+    oriented so that up is better; a code crosses the baseline where its interval leaves zero upward."""
+    import matplotlib.pyplot as plt
+
+    d = paired_by_size(curves, baseline, metric, condition, encoders=codes)
+    sign = 1.0 if higher_is_better(metric) else -1.0
+    fig, ax = plt.subplots(figsize=(7.2, 4.0))
+    encs = list(dict.fromkeys(d.encoder))
+    for i, (enc, p) in enumerate(d.groupby("encoder", sort=False)):
+        x = np.array([hours(n) for n in p.n_train]) * (1 + 0.04 * (i - (len(encs) - 1) / 2))  # side by side
+        a, b = sign * p.ci_low.to_numpy(), sign * p.ci_high.to_numpy()
+        y = sign * p.difference.to_numpy()
+        ax.errorbar(x, y, yerr=[y - np.minimum(a, b), np.maximum(a, b) - y], marker="o", ms=4, capsize=3, label=enc)
+    ax.axhline(0, color="k", lw=1.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("training audio (hours)")
+    better = "lower" if sign < 0 else "higher"
+    ax.set_ylabel(f"{'−' if sign < 0 else ''}Δ {metric.replace('_', ' ')} vs {baseline}")
+    ax.set_title(f"{metric.replace('_', ' ')}: each code against {baseline} ({better} is better; 95 % CI)\n"
+                 f"above the line: better than {baseline}", fontsize=10)
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["nested_sizes", "nested_subsets", "PowerLaw", "fit_power_law", "crossing", "hours", "CurveCode", "learned",
+           "frozen_pca", "fixed_step_config", "Curves", "learning_curves", "curve_points", "fit_curves",
+           "size_for_target", "paired_by_size", "crossing_table", "target_table", "plot_curves", "plot_gap_to",
+           "CONVERGED", "FIXED", "FLOOR"]

@@ -1,9 +1,12 @@
 """Nested training subsets and learning-curve fits (tempmodels.scaling, chapter 11's groundwork)."""
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 from tempmodels import scaling
+
+from .conftest import needs_espeak
 
 
 def test_sizes_double_up_to_the_whole_block():
@@ -63,3 +66,110 @@ def test_crossing_is_where_the_curves_meet_and_none_when_they_do_not():
     higher = scaling.PowerLaw(a=0.0, b=0.0, c=0.3, n_min=1, n_max=1)
     assert scaling.crossing(higher, flat, 1, 1e6) is None
     assert scaling.hours(2400) == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------ budgets, controls and the curve runner
+def test_fixed_step_config_gives_the_same_steps_at_every_size():
+    from tempmodels.training import TrainConfig
+
+    cfg = TrainConfig(epochs=30, batch_size=32, patience=6, warmup_epochs=3)
+    for n, epochs in [(320, 30), (640, 15), (1280, 8), (96, 100)]:  # 300 steps: 10, 20, 40, 3 per epoch
+        c = scaling.fixed_step_config(cfg, n, 300)
+        assert c.epochs == epochs and c.patience == c.epochs  # no early stopping under a fixed budget
+        assert abs(c.epochs * (n // 32) - 300) <= n // 32  # to within one epoch
+        assert c.warmup_epochs == max(1, round(3 * epochs / 30))
+    assert scaling.fixed_step_config(cfg, 10_000, 5).epochs == 1
+    with pytest.raises(ValueError, match="fewer than batch_size"):
+        scaling.fixed_step_config(cfg, 20, 300)
+    with pytest.raises(ValueError, match="steps"):
+        scaling.fixed_step_config(cfg, 320, 0)
+
+
+def test_pca_encoder_is_the_frozen_pca_code():
+    from tempmodels.decoder_controls import PCAEncoder
+    from tempmodels.pca_code import PCACode
+
+    train = torch.randn(40, 6, 5)
+    pca = PCACode(train, 8)
+    enc = PCAEncoder(pca, 8)
+    assert sum(p.numel() for p in enc.parameters()) == 0 == PCAEncoder.param_formula()
+    x = torch.randn(7, 6, 5)
+    torch.testing.assert_close(enc(x), pca.encode(x).float(), rtol=1e-5, atol=1e-5)
+    capped = PCAEncoder(PCACode(train[:4], 8), 8)  # rank 3 after centring: the other 5 columns are zero
+    assert capped.d_effective == 3 and torch.equal(capped(x)[:, 3:], torch.zeros(7, 5))
+    with pytest.raises(ValueError, match="more than d_model"):
+        PCAEncoder(pca, 4)
+
+
+def test_linear_decoder_counts_and_refuses_wrong_codes():
+    from tempmodels.decoder_controls import LinearDecoder
+
+    dec = LinearDecoder(16, 6, 5)
+    assert sum(p.numel() for p in dec.parameters()) == LinearDecoder.param_formula(16, 6, 5) == 16 * 30 + 30
+    assert dec(torch.randn(3, 16)).shape == (3, 6, 5)
+    with pytest.raises(ValueError, match=r"\(batch, 16\)"):
+        dec(torch.randn(3, 8))
+    with pytest.raises(ValueError, match="decoder must be one of"):
+        scaling.CurveCode(lambda data: None, "conv")
+
+
+def test_size_for_target_inverts_the_law_and_says_when_it_never_gets_there():
+    law = scaling.PowerLaw(a=2.0, b=0.5, c=0.1, n_min=100, n_max=1000)  # 0.2 at n = 400
+    assert scaling.size_for_target(law, 0.2, higher_better=False) == pytest.approx(400)
+    assert scaling.size_for_target(law, 0.05, higher_better=False) is None  # below the asymptote
+    assert scaling.size_for_target(law, 0.5, higher_better=False) == 100  # reached at the smallest size
+    rising = scaling.PowerLaw(a=-2.0, b=0.5, c=0.9, n_min=100, n_max=1000)  # 0.8 at n = 400
+    assert scaling.size_for_target(rising, 0.8, higher_better=True) == pytest.approx(400)
+    assert scaling.size_for_target(rising, 0.95, higher_better=True) is None
+
+
+@needs_espeak
+def test_learning_curves_end_to_end_and_served_from_the_cache(small_bench, tmp_path, monkeypatch):
+    from tempmodels.audio.melspec import GriffinLimVocoder
+    from tempmodels.encoders import FlatLinear, MeanPool
+    from tempmodels.experiment import PCA_ROW
+    from tempmodels.training import TrainConfig
+
+    monkeypatch.setenv("TEMPMODELS_RUN_CACHE", str(tmp_path / "runs"))
+    n_train = len(small_bench.splits["train"])
+    subsets = scaling.nested_subsets(small_bench, [8, 16, n_train])
+    codes = {"mean": scaling.learned(lambda: MeanPool(128, 64, 8)), "PCA-d + MelDecoder": scaling.frozen_pca(8),
+             "flat + linear": scaling.learned(lambda: FlatLinear(128, 64, 8), "linear")}
+    cfg = TrainConfig(epochs=2, batch_size=8, lr=3e-3, patience=5)
+
+    def curves():
+        return scaling.learning_curves(codes, subsets, cfg, [0, 1], GriffinLimVocoder(n_iter=2), None, 8,
+                                       fixed_steps=4, fixed_codes=["mean"], asr=False, progress=False)
+
+    seen = {}
+    real = scaling.run_encoder
+
+    def spy(name, build_encoder, *a, **k):
+        seen[name] = type(k["build_model"](build_encoder, 8)().decoder).__name__
+        return real(name, build_encoder, *a, **k)
+
+    monkeypatch.setattr(scaling, "run_encoder", spy)
+    c = curves()
+    assert seen == {"mean": "MelDecoder", "PCA-d + MelDecoder": "MelDecoder", "flat + linear": "LinearDecoder"}
+    assert c.sizes == [8, 16, n_train]
+    per = c.results.groupby(["condition", "encoder"]).apply(lambda g: sorted(set(zip(g.n_train, g.seed))))
+    assert all(v == [(n, s) for n in c.sizes for s in (0, 1)] for v in per)
+    assert set(c.results.condition) == {scaling.CONVERGED, scaling.FIXED}
+    assert set(c.results[c.results.condition == scaling.FIXED].encoder) == {"mean"}
+    fixed = c.budget[c.budget.condition == scaling.FIXED].set_index("n_train")
+    assert fixed.loc[8, "epochs"] == 4 and fixed.loc[16, "epochs"] == 2  # 4 steps at 1 and 2 steps per epoch
+    # the test block is scored the same at every size: the reference oracle is one number along the curve
+    oracle = c.reference[c.reference.encoder == "oracle"].groupby("metric").value.nunique()
+    assert len(oracle) >= 3 and (oracle == 1).all()
+    pts = scaling.curve_points(c, "test_mse")
+    assert {PCA_ROW, scaling.FLOOR, "mean"} <= set(pts.encoder) and (pts[pts.encoder == "mean"].seeds == 2).all()
+    d = scaling.paired_by_size(c, PCA_ROW, "test_mse")
+    assert len(d) == 3 * len(codes) and d.verdict.notna().all()
+    assert (d.ci_low <= d.difference).all() and (d.difference <= d.ci_high).all()
+    assert scaling.crossing_table(c, "test_mse", extrapolate_to=1e5).index.tolist() == list(codes)
+
+    import tempmodels.experiment as E
+
+    monkeypatch.setattr(E, "fit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained again")))
+    again = curves()
+    pd.testing.assert_frame_equal(c.results, again.results)
