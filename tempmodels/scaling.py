@@ -40,11 +40,12 @@ from .audio.benchmark import AudioBenchmark
 from .audio.melspec import GriffinLimVocoder
 from .decoder import Autoencoder
 from .decoder_controls import LinearDecoder, PCAEncoder
+from .encoders import FramePool, MultiScaleEncoder
 from .encoders.base import TemporalEncoder
 from .experiment import PCA_ROW, AudioData, build_autoencoder, reference_rows, run_encoder
 from .normalize import BandNormalizer
 from .pca_code import PCACode
-from .results import compare, higher_is_better, units_frame
+from .results import compare, convergence_summary, higher_is_better, units_frame
 from .training import TrainConfig
 
 FLOOR = "floor (TR mean)"
@@ -100,8 +101,11 @@ class PowerLaw:
         return self.c + self.a * np.asarray(n, dtype=float) ** (-self.b)
 
 
-def fit_power_law(n, y) -> PowerLaw:
-    """Least-squares fit of ``y = c + a · n^(-b)`` with ``b >= 0`` (scipy's ``curve_fit``).
+def fit_power_law(n, y, asymptote: tuple[float, float] = (-np.inf, np.inf)) -> PowerLaw:
+    """Least-squares fit of ``y = c + a · n^(-b)`` with ``b >= 0`` (scipy's ``curve_fit``) and the
+    asymptote ``c`` inside ``asymptote`` — the metric's possible values (an MSE cannot fall below 0, a
+    correlation cannot pass 1). Without that bound three points are fitted exactly by ``b → 0`` and
+    an asymptote far outside them (a straight line in log n), whose extrapolations mean nothing.
 
     Needs at least three distinct sizes (three parameters); a curve that is flat gets ``a = 0``."""
     n, y = np.asarray(n, dtype=float), np.asarray(y, dtype=float)
@@ -116,12 +120,15 @@ def fit_power_law(n, y) -> PowerLaw:
     def f(x, a, b, c):
         return c + a * (x / scale) ** (-b)
 
+    lo, hi = (float(v) for v in asymptote)
+    if not lo < hi:
+        raise ValueError(f"asymptote must be a (low, high) range with low < high, got {asymptote}")
     span = float(y.max() - y.min()) or 1.0
     a0 = float(y[np.argmin(n)] - y[np.argmax(n)]) or span
+    c0 = float(np.clip(y[np.argmax(n)], lo + 1e-9 if np.isfinite(lo) else -np.inf, hi - 1e-9 if np.isfinite(hi) else np.inf))
     with warnings.catch_warnings():  # three points fit three parameters exactly: no covariance, none needed
         warnings.simplefilter("ignore", OptimizeWarning)
-        (a, b, c), _ = curve_fit(f, n, y, p0=(a0, 0.5, float(y[np.argmax(n)])),
-                                 bounds=([-np.inf, 0.0, -np.inf], [np.inf, 5.0, np.inf]), maxfev=20000)
+        (a, b, c), _ = curve_fit(f, n, y, p0=(a0, 0.5, c0), bounds=([-np.inf, 0.0, lo], [np.inf, 5.0, hi]), maxfev=20000)
     return PowerLaw(float(a * scale ** b), float(b), float(c), float(n.min()), float(n.max()))
 
 
@@ -291,6 +298,70 @@ def learning_curves(codes: dict[str, CurveCode], subsets: dict[int, AudioData], 
                   pd.DataFrame(budget).drop_duplicates(["condition", "n_train", "encoder"]))
 
 
+# ------------------------------------------------------------------ which learned codes the curve follows
+POOLED, KEEPING = "pooled", "position-keeping"
+
+
+def book_candidates(d_model: int, frame_hidden: int = 256, ms_hidden: int = 64, steps: int = 8,
+                    n_queries: int = 8) -> dict[str, dict[str, Callable[[], TemporalEncoder]]]:
+    """The learned codes of chapters 01–03 by family, named as those chapters name them: ``pooled``
+    (a per-frame network, then an average: order only through a positional encoding) and
+    ``position-keeping`` (a readout that keeps where in the TR a frame was)."""
+    F, T, d = 128, 64, d_model
+    return {
+        POOLED: {
+            "frame MLP": lambda: FramePool(F, T, d, frame_hidden),
+            "frame+sinusoidal": lambda: FramePool(F, T, d, frame_hidden, positional="sinusoidal"),
+            "frame+Time2Vec": lambda: FramePool(F, T, d, frame_hidden, positional="time2vec"),
+            "MS+PE (pool)": lambda: MultiScaleEncoder(F, T, d, hidden=ms_hidden, positional="concat"),
+        },
+        KEEPING: {
+            "frame+sinusoidal+strided": lambda: FramePool(F, T, d, frame_hidden, positional="sinusoidal",
+                                                          pool="strided", steps=steps),
+            "frame+strided": lambda: FramePool(F, T, d, frame_hidden, pool="strided", steps=steps),
+            "frame+queries": lambda: FramePool(F, T, d, frame_hidden, pool="queries", n_queries=n_queries),
+        },
+    }
+
+
+def candidates(pooled: list[str], keeping: list[str], d_model: int, frame_hidden: int = 256, ms_hidden: int = 64
+               ) -> dict[str, dict[str, Callable[[], TemporalEncoder]]]:
+    """The named candidates of each family from :func:`book_candidates`, with a clear error for a
+    name that is not one of them or a family left empty."""
+    book = book_candidates(d_model, frame_hidden, ms_hidden)
+    out = {}
+    for family, names in ((POOLED, pooled), (KEEPING, keeping)):
+        unknown = [n for n in names if n not in book[family]]
+        if unknown or not names:
+            raise ValueError(f"{family} candidates must be a non-empty list of {list(book[family])}, got {list(names)}")
+        out[family] = {n: book[family][n] for n in names}
+    return out
+
+
+def select_by_validation(families: dict[str, dict[str, Callable[[], TemporalEncoder]]], data: AudioData,
+                         cfg: TrainConfig, seeds: list[int], vocoder: GriffinLimVocoder,
+                         recognizer: GridRecognizer, d_model: int, asr: bool = True,
+                         progress: bool = True) -> tuple[dict[str, str], pd.DataFrame]:
+    """Train every candidate of every family on ``data`` (one size of the curve) and choose, per
+    family, the one with the lowest mean best validation loss over ``seeds`` — the validation block,
+    never the test block the curves report. The runs are the curve's own at that size (same runner,
+    key and cache tag), so the chosen codes are not trained twice. Returns ({family: name}, table)."""
+    if not families or any(not c for c in families.values()):
+        raise ValueError(f"every family needs at least one candidate, got {({f: list(c) for f, c in families.items()})}")
+    rows = []
+    for family, cands in families.items():
+        for name, build in cands.items():
+            r, _, _ = run_encoder(name, build, data, cfg, list(seeds), vocoder, recognizer, d_model, asr=asr,
+                                  progress=progress, cache_tag="decoder=mel")
+            v = r[r.metric == "best_val_loss"].value
+            rows.append({"family": family, "encoder": name, "validation loss": v.mean(),
+                         "sd": v.std(ddof=1) if len(v) > 1 else np.nan, "seeds": len(v)})
+    table = pd.DataFrame(rows)
+    chosen = {f: table[table.family == f].sort_values("validation loss").encoder.iloc[0] for f in families}
+    table["chosen"] = [chosen[f] == e for f, e in zip(table.family, table.encoder)]
+    return chosen, table.set_index(["family", "encoder"])
+
+
 # ------------------------------------------------------------------------------------ reading the curves
 def curve_points(curves: Curves, metric: str, condition: str = CONVERGED) -> pd.DataFrame:
     """Per code and size: the mean, sd and number of seeds of ``metric``; PCA-d and the floor (one
@@ -305,13 +376,26 @@ def curve_points(curves: Curves, metric: str, condition: str = CONVERGED) -> pd.
     return out
 
 
-def fit_curves(points: pd.DataFrame) -> dict[str, PowerLaw]:
-    """A power law per code through its seed means (:func:`curve_points`); codes with fewer than
-    three sizes are left out."""
+# the values each metric can take: the range of a fitted curve's asymptote
+METRIC_RANGE = {"test_mse": (0.0, np.inf), "wer": (0.0, np.inf), "stoi": (0.0, 1.0), "speaker_acc": (0.0, 1.0)}
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """(low, high) of ``metric``: correlations (``*_r``) in [-1, 1], errors above 0, shares in [0, 1]."""
+    if metric.endswith("_r"):
+        return (-1.0, 1.0)
+    if metric not in METRIC_RANGE:
+        raise KeyError(f"no value range for {metric!r}: add it to tempmodels.scaling.METRIC_RANGE")
+    return METRIC_RANGE[metric]
+
+
+def fit_curves(points: pd.DataFrame, metric: str) -> dict[str, PowerLaw]:
+    """A power law per code through its seed means (:func:`curve_points`), its asymptote inside the
+    metric's range (:func:`metric_range`); codes with fewer than three sizes are left out."""
     out = {}
     for enc, p in points.groupby("encoder", sort=False):
         if p.n_train.nunique() >= 3:
-            out[enc] = fit_power_law(p.n_train, p["mean"])
+            out[enc] = fit_power_law(p.n_train, p["mean"], metric_range(metric))
     return out
 
 
@@ -324,8 +408,9 @@ def size_for_target(law: PowerLaw, target: float, higher_better: bool) -> float 
 
     if reached(law(law.n_min)):
         return float(law.n_min)
-    if law.a == 0 or law.b == 0 or (target - law.c) * law.a <= 0:
-        return None  # flat, or the asymptote is on the wrong side of the target
+    towards = law.a < 0 if higher_better else law.a > 0  # c + a·n^(-b) rises with n where a < 0
+    if law.a == 0 or law.b == 0 or not towards or (target - law.c) * law.a <= 0:
+        return None  # flat, moving away from the target, or its asymptote on the wrong side
     return float((law.a / (target - law.c)) ** (1.0 / law.b))
 
 
@@ -353,7 +438,7 @@ def crossing_table(curves: Curves, metric: str, baseline: str = PCA_ROW, conditi
     ``extrapolate_to`` TRs) beyond them, marked as an extrapolation of the fit; with the paired
     verdict at the largest size beside it — the measurement the fitted crossing must agree with."""
     points = curve_points(curves, metric, condition)
-    laws = fit_curves(points)
+    laws = fit_curves(points, metric)
     if baseline not in laws:
         raise KeyError(f"no fitted curve for the baseline {baseline!r} (needs >= 3 sizes); have {sorted(laws)}")
     largest = max(curves.sizes)
@@ -376,23 +461,70 @@ def crossing_table(curves: Curves, metric: str, baseline: str = PCA_ROW, conditi
     return pd.DataFrame(rows).set_index("encoder")
 
 
-def target_table(curves: Curves, targets: dict[str, float], condition: str = CONVERGED) -> pd.DataFrame:
+def target_table(curves: Curves, targets: dict[str, float], condition: str = CONVERGED,
+                 extrapolate_to: float | None = None) -> pd.DataFrame:
     """Hours of training audio each code needs to reach each ``{metric: target}`` on its fitted
-    curve (``—`` where its asymptote does not reach it), and whether the measured sizes already did."""
+    curve (``—`` where its asymptote does not reach it; "beyond" where that is past
+    ``extrapolate_to`` TRs, the furthest the fit is followed), and whether a measured size already did."""
     rows = []
     for metric, target in targets.items():
         hib = higher_is_better(metric)
         points = curve_points(curves, metric, condition)
-        for enc, law in fit_curves(points).items():
+        for enc, law in fit_curves(points, metric).items():
+            if enc == FLOOR:  # the floor does not learn: its value is the same at every size
+                continue
             n = size_for_target(law, target, hib)
             measured = points[points.encoder == enc]
             reached = (measured["mean"] >= target) if hib else (measured["mean"] <= target)
             rows.append({"metric": metric, "target": f"{'≥' if hib else '≤'} {target}", "encoder": enc,
                          "reached at (measured)": (f"{hours(measured.n_train[reached].min()):.2f} h"
                                                    if reached.any() else "not reached"),
-                         "hours needed (fit)": "—" if n is None else f"{hours(n):.2f}",
+                         "hours needed (fit)": ("—" if n is None else f"beyond {hours(extrapolate_to):.0f}"
+                                                if extrapolate_to and n > extrapolate_to else f"{hours(n):.2f}"),
                          "fit": "—" if n is None else ("interpolated" if n <= law.n_max else "extrapolated")})
     return pd.DataFrame(rows).set_index(["metric", "encoder"])
+
+
+def convergence_by_size(curves: Curves, condition: str = CONVERGED) -> pd.DataFrame:
+    """Per size and code: the best epoch over seeds, the epochs trained and in how many seeds the
+    run was still improving when its budget ended (:func:`tempmodels.results.convergence_summary`)."""
+    parts = []
+    for n in curves.sizes:
+        h = curves.histories[(curves.histories.condition == condition) & (curves.histories.n_train == n)]
+        if h.empty:
+            continue
+        epochs = int(curves.budget[(curves.budget.condition == condition) & (curves.budget.n_train == n)].epochs.max())
+        parts.append(convergence_summary(h, epochs).assign(n_train=n).reset_index())
+    return pd.concat(parts, ignore_index=True).set_index(["n_train", "encoder"])
+
+
+def verdict_lines(curves: Curves, metrics, baseline: str = PCA_ROW, condition: str = CONVERGED,
+                  extrapolate_to: float | None = None, controls: dict[str, tuple[str, str]] | None = None) -> list[str]:
+    """The chapter's verdict as Markdown bullets, every word from a paired CI or a fitted curve:
+    per code, where it stands against ``baseline`` at the smallest and the largest size in each
+    metric, and where (if anywhere) its fitted curve crosses the baseline's; then each control
+    ``{label: (code, reference)}`` as a paired Δ at the largest size."""
+    sizes = curves.sizes
+    lo, hi = sizes[0], sizes[-1]
+    lines = []
+    crossings = {m: crossing_table(curves, m, baseline, condition, extrapolate_to) for m in metrics}
+    for enc in dict.fromkeys(curves.results[curves.results.condition == condition].encoder):
+        parts = []
+        for m in metrics:
+            d = paired_by_size(curves, baseline, m, condition, encoders=[enc]).set_index("n_train")
+            if d.empty:
+                continue
+            cross = crossings[m]["fitted crossing"].get(enc, "no fit (fewer than 3 sizes)")
+            parts.append(f"{m.replace('_', ' ')}: Δ {d.text[lo]} at {hours(lo):.2f} h, Δ {d.text[hi]} at "
+                         f"{hours(hi):.2f} h; fitted crossing: {cross}")
+        lines.append(f"* **{enc}** against {baseline} — " + "; ".join(parts) + ".")
+    for label, (code, ref) in (controls or {}).items():
+        _, u = curves.at(condition, hi)
+        for m in metrics:
+            if ((u.encoder == code) & (u.metric == m)).any() and ((u.encoder == ref) & (u.metric == m)).any():
+                p = compare(u, code, ref, m)
+                lines.append(f"* **{label}** ({code} − {ref}, {m.replace('_', ' ')}, {hours(hi):.2f} h): Δ {p.text()}.")
+    return lines
 
 
 # ------------------------------------------------------------------------------------------- figures
@@ -411,7 +543,7 @@ def plot_curves(curves: Curves, metrics, condition: str = CONVERGED, codes: list
     colours.update({PCA_ROW: "k", FLOOR: "0.5"})
     for ax, m in zip(axes.flat, metrics):
         points = curve_points(curves, m, condition)
-        laws = fit_curves(points)
+        laws = fit_curves(points, m)
         for enc, p in points.groupby("encoder", sort=False):
             if codes and enc not in codes and enc not in (PCA_ROW, FLOOR):
                 continue
@@ -425,10 +557,9 @@ def plot_curves(curves: Curves, metrics, condition: str = CONVERGED, codes: list
         ax.set_title(m.replace("_", " "))
         ax.set_xlabel("training audio (hours)")
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), frameon=False,
-               bbox_to_anchor=(0.5, -0.03 - 0.035 * (len(labels) // 4)))
     fig.suptitle(f"learning curves ({condition}): seed mean ± sd, power law dashed", y=1.0)
     fig.tight_layout()
+    fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), frameon=False, bbox_to_anchor=(0.5, 0.0))
     return fig
 
 
@@ -462,4 +593,5 @@ def plot_gap_to(curves: Curves, metric: str, baseline: str = PCA_ROW, condition:
 __all__ = ["nested_sizes", "nested_subsets", "PowerLaw", "fit_power_law", "crossing", "hours", "CurveCode", "learned",
            "frozen_pca", "fixed_step_config", "Curves", "learning_curves", "curve_points", "fit_curves",
            "size_for_target", "paired_by_size", "crossing_table", "target_table", "plot_curves", "plot_gap_to",
-           "CONVERGED", "FIXED", "FLOOR"]
+           "CONVERGED", "FIXED", "FLOOR", "POOLED", "KEEPING", "book_candidates", "candidates", "select_by_validation",
+           "convergence_by_size", "verdict_lines", "METRIC_RANGE", "metric_range"]

@@ -58,6 +58,22 @@ def test_power_law_recovers_its_parameters():
         scaling.fit_power_law([1, 2, 2], [1, 2, 3])
 
 
+def test_the_asymptote_stays_where_the_metric_can_be():
+    n = np.array([90, 180, 358.0])
+    y = 0.9 - 0.1 * np.log(n / 50)  # three points on a line in log n: unbounded, b -> 0 and c runs off
+    free = scaling.fit_power_law(n, y)
+    assert free.b < 0.01 and free.c < -1  # the degenerate fit the bound exists for
+    mse = scaling.fit_power_law(n, y, scaling.metric_range("test_mse"))
+    assert 0.0 <= mse.c <= y.min() and mse.b > 0.05
+    r = scaling.fit_power_law(n, 1 - y, scaling.metric_range("temporal_detail_r"))
+    assert r.c <= 1.0
+    assert scaling.metric_range("reversed_detail_r") == (-1.0, 1.0)
+    with pytest.raises(KeyError, match="METRIC_RANGE"):
+        scaling.metric_range("loudness")
+    with pytest.raises(ValueError, match="low < high"):
+        scaling.fit_power_law(n, y, (1.0, 0.0))
+
+
 def test_crossing_is_where_the_curves_meet_and_none_when_they_do_not():
     flat = scaling.PowerLaw(a=0.0, b=0.0, c=0.2, n_min=1, n_max=1)
     falling = scaling.PowerLaw(a=2.0, b=0.5, c=0.1, n_min=1, n_max=1)  # equals 0.2 at n = 400
@@ -121,6 +137,8 @@ def test_size_for_target_inverts_the_law_and_says_when_it_never_gets_there():
     rising = scaling.PowerLaw(a=-2.0, b=0.5, c=0.9, n_min=100, n_max=1000)  # 0.8 at n = 400
     assert scaling.size_for_target(rising, 0.8, higher_better=True) == pytest.approx(400)
     assert scaling.size_for_target(rising, 0.95, higher_better=True) is None
+    falling = scaling.PowerLaw(a=2.0, b=0.5, c=0.1, n_min=100, n_max=1000)  # 0.3 at 100, moving away from 0.5
+    assert scaling.size_for_target(falling, 0.5, higher_better=True) is None
 
 
 @needs_espeak
@@ -173,3 +191,15 @@ def test_learning_curves_end_to_end_and_served_from_the_cache(small_bench, tmp_p
     monkeypatch.setattr(E, "fit", lambda *a, **k: (_ for _ in ()).throw(AssertionError("trained again")))
     again = curves()
     pd.testing.assert_frame_equal(c.results, again.results)
+
+
+def test_candidates_by_family_and_a_clear_error_for_unknown_names():
+    fam = scaling.candidates(["frame MLP"], ["frame+queries", "frame+strided"], 16, frame_hidden=8)
+    assert list(fam) == [scaling.POOLED, scaling.KEEPING] and list(fam[scaling.KEEPING]) == ["frame+queries", "frame+strided"]
+    enc = fam[scaling.KEEPING]["frame+queries"]()
+    assert enc.order_sensitive and enc(torch.randn(2, 64, 128)).shape == (2, 16)
+    assert not fam[scaling.POOLED]["frame MLP"]().order_sensitive
+    with pytest.raises(ValueError, match="position-keeping candidates must be"):
+        scaling.candidates(["frame MLP"], ["transformer"], 16)
+    with pytest.raises(ValueError, match="pooled candidates must be a non-empty"):
+        scaling.candidates([], ["frame+queries"], 16)
