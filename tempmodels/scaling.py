@@ -455,8 +455,8 @@ def crossing_table(curves: Curves, metric: str, baseline: str = PCA_ROW, conditi
                  f"{beyond:.0f} TRs ({hours(beyond):.1f} h), extrapolated" if beyond is not None else
                  "no crossing" + (f" up to {hours(extrapolate_to):.0f} h (extrapolated)" if extrapolate_to else
                                   " in the measured range"))
-        rows.append({"encoder": enc, "exponent b": law.b, "asymptote c": law.c,
-                     f"baseline asymptote": laws[baseline].c, "fitted crossing": where,
+        rows.append({"encoder": enc, "b (rate)": law.b, "c (asymptote)": law.c,
+                     f"c of {baseline}": laws[baseline].c, "fitted crossing": where,
                      f"Δ vs {baseline} at {largest} TRs": at_largest.text.get(enc, "—")})
     return pd.DataFrame(rows).set_index("encoder")
 
@@ -506,8 +506,14 @@ def verdict_lines(curves: Curves, metrics, baseline: str = PCA_ROW, condition: s
     ``{label: (code, reference)}`` as a paired Δ at the largest size."""
     sizes = curves.sizes
     lo, hi = sizes[0], sizes[-1]
-    lines = []
     crossings = {m: crossing_table(curves, m, baseline, condition, extrapolate_to) for m in metrics}
+    at_hi = paired_by_size(curves, baseline, metrics[0], condition).query("n_train == @hi")
+    words = at_hi.groupby("verdict").encoder.apply(list).to_dict()
+    inside = [e for e, w in crossings[metrics[0]]["fitted crossing"].items() if w.endswith("measured range")]
+    lines = [f"* **The answer at the largest size measured** ({hi} training TRs, {hours(hi):.2f} h; {metrics[0].replace('_', ' ')}, "
+             f"paired 95 % CI against {baseline}): "
+             + "; ".join(f"{w}: {', '.join(words[w])}" for w in sorted(words)) + ". Fitted crossings inside the "
+             f"measured sizes: {', '.join(inside) if inside else 'none'}."]
     for enc in dict.fromkeys(curves.results[curves.results.condition == condition].encoder):
         parts = []
         for m in metrics:
@@ -534,9 +540,9 @@ def plot_curves(curves: Curves, metrics, condition: str = CONVERGED, codes: list
     import matplotlib.pyplot as plt
 
     metrics = [m for m in metrics if m in set(curves.results.metric)]
-    ncols = min(3, len(metrics))
+    ncols = min(2, len(metrics))
     nrows = -(-len(metrics) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.5 * nrows), squeeze=False)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.0 * ncols, 3.4 * nrows), squeeze=False)
     for ax in axes.flat[len(metrics):]:
         ax.axis("off")
     colours = dict(zip(codes or dict.fromkeys(curves.results.encoder), plt.rcParams["axes.prop_cycle"].by_key()["color"]))
@@ -559,7 +565,7 @@ def plot_curves(curves: Curves, metrics, condition: str = CONVERGED, codes: list
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.suptitle(f"learning curves ({condition}): seed mean ± sd, power law dashed", y=1.0)
     fig.tight_layout()
-    fig.legend(handles, labels, loc="upper center", ncol=min(4, len(labels)), frameon=False, bbox_to_anchor=(0.5, 0.0))
+    fig.legend(handles, labels, loc="upper center", ncol=min(3, len(labels)), frameon=False, bbox_to_anchor=(0.5, 0.0))
     return fig
 
 

@@ -185,6 +185,12 @@ def test_learning_curves_end_to_end_and_served_from_the_cache(small_bench, tmp_p
     assert len(d) == 3 * len(codes) and d.verdict.notna().all()
     assert (d.ci_low <= d.difference).all() and (d.difference <= d.ci_high).all()
     assert scaling.crossing_table(c, "test_mse", extrapolate_to=1e5).index.tolist() == list(codes)
+    lines = scaling.verdict_lines(c, ["test_mse"], controls={"decoder": ("PCA-d + MelDecoder", PCA_ROW)})
+    big = d[d.n_train == n_train].set_index("encoder").verdict
+    assert lines[0].startswith("* **The answer") and all(f"{w}: " in lines[0] for w in set(big))
+    assert len(lines) == 1 + len(codes) + 1 and "PCA-d + MelDecoder − PCA-d" in lines[-1]
+    conv = scaling.convergence_by_size(c)
+    assert set(conv.index.get_level_values("n_train")) == set(c.sizes) and "still improving" in conv
 
     import tempmodels.experiment as E
 
