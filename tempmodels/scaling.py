@@ -223,13 +223,15 @@ class Curves:
     ``reference``: the oracle, floor and PCA-d rows at each size (condition ``reference``; PCA-d is
     fit on that size's training TRs); ``units``: the per-unit scores of both, for paired comparisons;
     ``histories``: the training curves; ``budget``: per condition and size the epochs, patience and
-    optimiser steps the runs were given."""
+    optimiser steps the runs were given; ``models``: the trained model of the first seed per
+    (condition, n_train, code), to look at and listen to."""
 
     results: pd.DataFrame
     reference: pd.DataFrame
     units: pd.DataFrame
     histories: pd.DataFrame
     budget: pd.DataFrame
+    models: dict = dataclasses.field(default_factory=dict)
 
     @property
     def sizes(self) -> list[int]:
@@ -266,7 +268,7 @@ def learning_curves(codes: dict[str, CurveCode], subsets: dict[int, AudioData], 
     plan = [(CONVERGED, n, name) for n in subsets for name in codes]
     if fixed_steps is not None:
         plan += [(FIXED, n, name) for n in subsets for name in fixed_codes]
-    results, refs, units, hists, budget = [], [], [], [], []
+    results, refs, units, hists, budget, models = [], [], [], [], [], {}
     bar = tqdm(total=len(plan) * len(seeds), desc="learning-curve runs", unit="run", disable=not progress,
                mininterval=2)
     builders = {}
@@ -291,11 +293,13 @@ def learning_curves(codes: dict[str, CurveCode], subsets: dict[int, AudioData], 
             results.append(r.assign(condition=condition, n_train=n))
             hists.append(h.assign(condition=condition, n_train=n))
             units.append(units_frame(f[seed].units, name, seed).assign(condition=condition, n_train=n))
+            if seed == seeds[0]:
+                models[condition, n, name] = f[seed].model
             bar.update(1)
     bar.close()
     return Curves(pd.concat(results, ignore_index=True), pd.concat(refs, ignore_index=True),
                   pd.concat(units, ignore_index=True), pd.concat(hists, ignore_index=True),
-                  pd.DataFrame(budget).drop_duplicates(["condition", "n_train", "encoder"]))
+                  pd.DataFrame(budget).drop_duplicates(["condition", "n_train", "encoder"]), models)
 
 
 # ------------------------------------------------------------------ which learned codes the curve follows

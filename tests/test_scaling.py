@@ -189,6 +189,8 @@ def test_learning_curves_end_to_end_and_served_from_the_cache(small_bench, tmp_p
     big = d[d.n_train == n_train].set_index("encoder").verdict
     assert lines[0].startswith("* **The answer") and all(f"{w}: " in lines[0] for w in set(big))
     assert len(lines) == 1 + len(codes) + 1 and "PCA-d + MelDecoder − PCA-d" in lines[-1]
+    assert set(c.models) == {(cond, n, e) for cond, n, e in c.budget[["condition", "n_train", "encoder"]].itertuples(index=False)}
+    assert type(c.models[scaling.CONVERGED, 8, "flat + linear"].decoder).__name__ == "LinearDecoder"
     conv = scaling.convergence_by_size(c)
     assert set(conv.index.get_level_values("n_train")) == set(c.sizes) and "still improving" in conv
 
