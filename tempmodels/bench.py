@@ -18,6 +18,12 @@ them); the paired comparisons with their CIs; cost per TR; an order probe. It wr
 ``report.ipynb``, a self-contained ``report.html`` (figures and audio embedded) and the tidy tables
 ``results.csv``, ``paired.csv`` and ``summary.json``. A second run of the same encoder is served by
 the run cache; an interrupted one resumes from ``<out>/checkpoints``.
+
+``--modality video`` applies chapter 08's protocol instead (template
+``notebooks/A3_bring_your_own_video_encoder.ipynb``): the factory may take ``n_frames``, ``size``,
+``channels`` and ``d_model``, and its module maps ``(batch, frames, channels=1, height, width)``
+clips of normalised grey pixels to ``(batch, d_model)``; the report scores reconstruction, optical-flow
+agreement and the motion probes against chapter 08's reference rows and encoders.
 """
 from __future__ import annotations
 
@@ -42,6 +48,8 @@ from .encoders.base import TemporalEncoder, shape_string
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "notebooks" / "A2_bring_your_own_encoder.ipynb"
+#: the template of each modality's report
+TEMPLATES = {"audio": TEMPLATE, "video": REPO / "notebooks" / "A3_bring_your_own_video_encoder.ipynb"}
 #: the shape the audio protocol feeds an encoder: one TR of normalised log-mel
 N_FRAMES, N_FEATURES = 64, 128
 #: the sizes the runner passes to a class or factory whose signature takes them
@@ -116,17 +124,24 @@ def locate(spec: str) -> Path:
     return path
 
 
-def _call_kwargs(factory, kwargs: dict, d_model: int) -> dict:
-    """``kwargs`` plus the protocol's sizes the factory's signature takes; every required parameter bound."""
+def audio_sizes(d_model: int) -> dict[str, int]:
+    """The sizes the audio protocol passes to a factory whose signature takes them."""
+    return {"n_features": N_FEATURES, "n_frames": N_FRAMES, "d_model": d_model}
+
+
+def _call_kwargs(factory, kwargs: dict, d_model: int, sizes: dict[str, int] | None = None) -> dict:
+    """``kwargs`` plus the protocol's ``sizes`` (default: the audio ones) the factory's signature takes;
+    every required parameter bound."""
     try:
         sig = inspect.signature(factory)
     except (TypeError, ValueError):  # a builtin without a signature: pass what was given
         return dict(kwargs)
-    sizes = {"n_features": N_FEATURES, "n_frames": N_FRAMES, "d_model": d_model}
+    sizes = sizes or audio_sizes(d_model)
     fixed = [k for k in kwargs if k in sizes]
     if fixed:
-        raise ContractError(f"--kwargs sets {fixed}: the protocol fixes n_features = {N_FEATURES}, n_frames = "
-                            f"{N_FRAMES} and passes d_model itself (choose it with -p d_model=...)")
+        given = ", ".join(f"{k} = {v}" for k, v in sizes.items() if k != "d_model")
+        raise ContractError(f"--kwargs sets {fixed}: the protocol fixes {given} and passes d_model itself "
+                            "(choose it with -p d_model=...)")
     params = sig.parameters
     takes_any = any(p.kind is p.VAR_KEYWORD for p in params.values())
     unknown = [k for k in kwargs if k not in params and not takes_any]
@@ -166,9 +181,11 @@ class ForeignEncoder(TemporalEncoder):
         return out
 
 
-def load(spec: str, kwargs: dict | None = None, d_model: int = 128) -> Callable[[], ForeignEncoder]:
+def load(spec: str, kwargs: dict | None = None, d_model: int = 128, sizes: dict[str, int] | None = None,
+         wrap: Callable[[nn.Module], nn.Module] | None = None) -> Callable[[], nn.Module]:
     """A builder (called once per seed, under that seed) of the encoder ``spec`` names, wrapped in
-    :class:`ForeignEncoder`. Errors (:class:`ContractError`) come before anything is built."""
+    :class:`ForeignEncoder` — or, for another modality, called with its ``sizes`` and wrapped by its
+    ``wrap`` (:mod:`tempmodels.video.bench`). Errors (:class:`ContractError`) come before anything is built."""
     if kwargs is not None and not isinstance(kwargs, dict):
         raise ContractError(f"--kwargs must be a JSON object of keyword arguments, got {kwargs!r}")
     factory, _ = resolve(spec)
@@ -177,16 +194,17 @@ def load(spec: str, kwargs: dict | None = None, d_model: int = 128) -> Callable[
                             "fresh weights under its own seed")
     if not callable(factory):
         raise ContractError(f"{spec} is a {type(factory).__name__}, not a class or a factory returning an nn.Module")
-    call = _call_kwargs(factory, kwargs or {}, d_model)
+    call = _call_kwargs(factory, kwargs or {}, d_model, sizes)
+    wrap = wrap or (lambda inner: ForeignEncoder(inner, d_model))
 
-    def build() -> ForeignEncoder:
+    def build() -> nn.Module:
         try:
             inner = factory(**call)
         except Exception as err:
             raise ContractError(f"{spec}(**{call}) failed: {type(err).__name__}: {err}") from err
         if not isinstance(inner, nn.Module):
             raise ContractError(f"{spec}(**{call}) returned a {type(inner).__name__}, not a torch.nn.Module")
-        return ForeignEncoder(inner, d_model)
+        return wrap(inner)
 
     source = _source_of(factory)
     # what the run cache keys the user's runs on: the spec, the arguments and the source as it was loaded
@@ -205,8 +223,9 @@ def _source_of(obj) -> Path | None:
 
 # ------------------------------------------------------------------------------------- contract
 def check_contract(build: Callable[[], nn.Module], d_model: int, batch: int = 3, seed: int = 0) -> pd.DataFrame:
-    """Each clause of the audio contract tried on random frames: a table (clause, result), or a
-    :class:`ContractError` naming the first that fails."""
+    """Each clause of the contract (the shape is the built encoder's ``dims``: one TR of log-mel, or
+    one clip) tried on random input: a table (clause, result), or a :class:`ContractError` naming the
+    first that fails."""
     from .repro import seed_everything
 
     rows = []
@@ -218,7 +237,7 @@ def check_contract(build: Callable[[], nn.Module], d_model: int, batch: int = 3,
     if not trainable:
         raise ContractError(f"{type(inner).__name__} has no trainable parameters: the protocol trains it with AdamW")
     rows.append(("has trainable parameters", f"{trainable:,}"))
-    x = torch.randn(batch, N_FRAMES, N_FEATURES)
+    x = torch.randn(batch, *(n for _, n in model.dims))
     try:
         out = model(x)
     except ContractError:
@@ -226,7 +245,8 @@ def check_contract(build: Callable[[], nn.Module], d_model: int, batch: int = 3,
     except Exception as err:
         raise ContractError(f"{type(inner).__name__}.forward failed on {shape_string(model.dims)} (batch={batch}): "
                             f"{type(err).__name__}: {err}") from err
-    rows.append(("maps (batch, 64 frames, 128 features) to (batch, d_model)", f"{tuple(x.shape)} → {tuple(out.shape)}"))
+    sizes = ", ".join(f"{n} {name}" for name, n in model.dims)
+    rows.append((f"maps (batch, {sizes}) to (batch, d_model)", f"{tuple(x.shape)} → {tuple(out.shape)}"))
     if out.dtype != torch.float32:
         raise ContractError(f"{type(inner).__name__} returned {out.dtype}; the protocol trains in float32 (autocast "
                             "is the trainer's business)")
@@ -279,21 +299,26 @@ def run(name: str, build: Callable[[], TemporalEncoder], data, cfg, seeds: list[
 
     book = book_encoders(d_model, frame_hidden)
     check_name(name)
-    tag = (f"bench|{getattr(build, 'spec', name)}|{json.dumps(getattr(build, 'kwargs', {}), sort_keys=True, default=str)}"
-           f"|{getattr(build, 'source_digest', '')}")
     parts = [run_all({name: build}, data, cfg, seeds, vocoder, recognizer, d_model, checkpoint_dir=checkpoint_dir,
-                     cache_tag=tag),
+                     cache_tag=user_tag(build, name)),
              run_all(book, data, cfg, seeds, vocoder, recognizer, d_model, checkpoint_dir=checkpoint_dir)]
     results = pd.concat([p[0] for p in parts], ignore_index=True)
     histories = pd.concat([p[1] for p in parts], ignore_index=True)
     return results, histories, {**parts[0][2], **parts[1][2]}
 
 
-def check_name(name: str) -> str:
-    """``name`` itself, unless it is a row the report already has (a reference row or a book encoder)."""
+def user_tag(build: Callable, name: str) -> str:
+    """The run-cache tag of a user's encoder (from :func:`load`): its spec, arguments and source digest."""
+    return (f"bench|{getattr(build, 'spec', name)}|{json.dumps(getattr(build, 'kwargs', {}), sort_keys=True, default=str)}"
+            f"|{getattr(build, 'source_digest', '')}")
+
+
+def check_name(name: str, book: list[str] | None = None) -> str:
+    """``name`` itself, unless it is a row the report already has (a reference row or one of ``book``,
+    the book's encoders in the report; default: the audio report's)."""
     from .experiment import REFERENCE_ROWS
 
-    taken = [*REFERENCE_ROWS, *book_encoders(8, 8)]
+    taken = [*REFERENCE_ROWS, *(book if book is not None else book_encoders(8, 8))]
     if not name or name in taken:
         raise ContractError(f"the encoder's name {name!r} is taken by a row of the report {taken}: pass another --name")
     return name
@@ -375,13 +400,6 @@ def _jsonable(v):
 
 
 # ------------------------------------------------------------------------------------- the command
-def profile_parameters(profile: str) -> dict:
-    """Every parameter of the template (its declared defaults, then the profile's values)."""
-    from .execute import declared_parameters, load_profiles, parameters_for
-
-    return {**declared_parameters(TEMPLATE), **parameters_for(TEMPLATE, profile, load_profiles())}
-
-
 def html_report(notebook: Path, html: Path) -> Path:
     """The executed notebook as one HTML file, its figures and audio embedded (no files beside it)."""
     import nbformat
@@ -397,6 +415,21 @@ def html_report(notebook: Path, html: Path) -> Path:
     return html
 
 
+def _load_for(modality: str, spec: str, kwargs: dict, params: dict) -> tuple[Callable[[], nn.Module], list[str]]:
+    """The user's builder for ``modality`` at the template's ``params``, and the names of the book's
+    encoders in that report (a user's encoder may not take one)."""
+    if modality == "video":
+        from .video import bench as video_bench
+        from .video.sprites import VideoConfig
+
+        cfg = VideoConfig(n_trs=params["n_trs"], seed=params["data_seed"], size=params["size"], fps=params["fps"],
+                          sprite_scale=params["sprite_scale"])
+        book = video_bench.book_encoders(cfg.frames_per_tr, cfg.size, params["d_model"], params["cnn_width"],
+                                         params["s3d_widths"])
+        return video_bench.load(spec, kwargs, cfg.frames_per_tr, cfg.size, params["d_model"]), list(book)
+    return load(spec, kwargs, params["d_model"]), list(book_encoders(params["d_model"], params["frame_hidden"]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m tempmodels.bench", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -409,9 +442,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override one of the template's parameters, e.g. -p epochs=30 (repeatable)")
     args = ap.parse_args(argv)
-    if args.modality != "audio":
-        ap.error(f"--modality {args.modality}: only the audio protocol is wired into the bench so far "
-                 "(the video and joint protocols are chapters 08 and 10)")
+    if args.modality not in TEMPLATES:
+        ap.error(f"--modality {args.modality}: the joint (audio + video -> fMRI) protocol of chapter 10 is not wired "
+                 f"into the bench yet; the modalities it scores are {sorted(TEMPLATES)}")
+    template = TEMPLATES[args.modality]
     try:
         kwargs = json.loads(args.kwargs)
     except json.JSONDecodeError as err:
@@ -420,7 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     from .params import ParameterError
 
     overrides = {}
-    settable = sorted(k for k in declared_parameters(TEMPLATE) if k not in BENCH_SETS)
+    settable = sorted(k for k in declared_parameters(template) if k not in BENCH_SETS)
     for text in args.param:
         if "=" not in text:
             ap.error(f"-p {text!r}: expected NAME=VALUE")
@@ -429,12 +463,12 @@ def main(argv: list[str] | None = None) -> int:
             ap.error(f"-p {text}: the template's parameters you may set are {settable}")
         overrides[key] = value
     try:
-        params = {**declared_parameters(TEMPLATE), **parameters_for(TEMPLATE, args.profile, load_profiles(), overrides)}
+        params = {**declared_parameters(template), **parameters_for(template, args.profile, load_profiles(), overrides)}
     except ParameterError as err:
         ap.error(str(err))
     try:
-        build = load(args.encoder, kwargs, params["d_model"])
-        name = check_name(args.name or _name(resolve(args.encoder)[0]).split(".")[-1])
+        build, book = _load_for(args.modality, args.encoder, kwargs, params)
+        name = check_name(args.name or _name(resolve(args.encoder)[0]).split(".")[-1], book)
         print(check_contract(build, params["d_model"]).to_string(), flush=True)
     except ContractError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -454,10 +488,10 @@ def main(argv: list[str] | None = None) -> int:
     params.update(encoder=spec, encoder_kwargs=json.dumps(kwargs), encoder_name=name,
                   out_dir=str(out), checkpoint_dir=str(out / "checkpoints"))
     try:
-        notebook = execute(TEMPLATE, out, params, out / "failed")
+        notebook = execute(template, out, params, out / "failed")
     except Exception as err:
         print(f"error: the report failed while running ({type(err).__name__}); the executed part is in "
-              f"{out / 'failed' / TEMPLATE.name}", file=sys.stderr)
+              f"{out / 'failed' / template.name}", file=sys.stderr)
         return 1
     final = out / "report.ipynb"
     notebook.replace(final)

@@ -217,3 +217,114 @@ def test_command_refuses_parameters_it_sets_or_does_not_know(tmp_path):
         run = subprocess.run([sys.executable, "-m", "tempmodels.bench", "--encoder", OUTSIDE, "--out", str(tmp_path),
                               "-p", bad], capture_output=True, text=True, timeout=120)
         assert run.returncode == 2 and "the template's parameters you may set are" in run.stderr
+
+
+# ------------------------------------------------------------------------------------- video (--modality video)
+OUTSIDE_VIDEO = f"{HERE / 'outside_video_encoder.py'}:DiffCNNGRU"
+VIDEO_TEMPLATE = bench.TEMPLATES["video"]
+
+
+def test_the_outside_video_encoder_is_outside_the_package_and_meets_the_video_contract():
+    from tempmodels.video import bench as vbench
+    from tempmodels.video.encoders import VideoEncoder
+
+    text = (HERE / "outside_video_encoder.py").read_text()
+    assert "tempmodels" not in text.split('"""', 2)[2]
+    build = vbench.load(OUTSIDE_VIDEO, {"hidden": 16}, 9, 32, 64)
+    table = bench.check_contract(build, 64)
+    clause = "maps (batch, 9 frames, 1 channels, 32 height, 32 width) to (batch, d_model)"
+    assert table.loc[clause, "result"] == "(3, 9, 1, 32, 32) → (3, 64)"
+    enc = build()
+    assert isinstance(enc, VideoEncoder) and enc.inner.gru.hidden_size == 16  # sizes injected, kwargs passed
+    with pytest.raises(ValueError, match=r"expects .*\(batch, frames=9, channels=1, height=32, width=32\)"):
+        enc(torch.randn(2, 9, 32, 32))  # the book's input check before the user's module
+
+
+VIDEO_CASES = {
+    "audio_shaped_output": ("""
+        class Enc(nn.Module):
+            def __init__(self, n_frames, size, d_model):
+                super().__init__(); self.lin = nn.Linear(size * size, d_model)
+            def forward(self, x):
+                return self.lin(x.flatten(2))      # (batch, frames, d): forgot to pool over frames
+        """, {}, r"must map \(batch, frames=9, channels=1, height=32, width=32\) to \(batch, d_model=64\).*"
+                 r"returned \(3, 9, 64\)"),
+    "sizes_in_kwargs": ("""
+        class Enc(nn.Module):
+            def __init__(self, size, d_model):
+                super().__init__(); self.lin = nn.Linear(size * size, d_model)
+            def forward(self, x):
+                return self.lin(x.mean(1).flatten(1))
+        """, {"size": 64}, r"--kwargs sets \['size'\]: the protocol fixes n_frames = 9, size = 32, channels = 1"),
+    "nan_output": ("""
+        class Enc(nn.Module):
+            def __init__(self, size, d_model):
+                super().__init__(); self.lin = nn.Linear(size * size, d_model)
+            def forward(self, x):
+                return self.lin(x.mean(1).flatten(1)).log()   # log of negatives
+        """, {}, "non-finite values"),
+}
+
+
+@pytest.mark.parametrize("case", VIDEO_CASES)
+def test_video_contract_errors_name_the_clause(tmp_path, case):
+    from tempmodels.video import bench as vbench
+
+    body, kwargs, match = VIDEO_CASES[case]
+    with pytest.raises(bench.ContractError, match=match):
+        bench.check_contract(vbench.load(f"{_module(tmp_path, body)}:Enc", kwargs, 9, 32, 64), 64)
+
+
+def test_video_template_profiles_are_chapter_08s():
+    """Chapter 08's encoders in the video report are the chapter's runs only if data, budget, seeds and sizes agree."""
+    profiles = execute.load_profiles()
+    ch08 = REPO_NB / "08_video_motion.ipynb"
+    for profile in profiles:
+        ours = {**execute.declared_parameters(VIDEO_TEMPLATE), **execute.parameters_for(VIDEO_TEMPLATE, profile, profiles)}
+        theirs = {**execute.declared_parameters(ch08), **execute.parameters_for(ch08, profile, profiles)}
+        shared = set(ours) & set(theirs) - {"n_show"}
+        assert {"n_trs", "size", "fps", "epochs", "seeds", "d_model", "cnn_width", "s3d_widths", "decoder_hidden"} <= shared
+        assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared}, profile
+
+
+def test_video_names_taken_by_chapter_08s_rows_are_refused():
+    from tempmodels.video import bench as vbench
+
+    book = list(vbench.book_encoders(9, 32, 64, 4, [4, 4, 4, 4]))
+    for name in ["PCA-d", "frame-mean CNN", "S3D + frame diff, keep time"]:
+        with pytest.raises(bench.ContractError, match="is taken by a row of the report"):
+            bench.check_name(name, book)
+
+
+def test_joint_modality_says_it_is_not_wired_in(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "tempmodels.bench", "--modality", "joint", "--encoder", OUTSIDE,
+                          "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "the joint (audio + video -> fMRI) protocol of chapter 10 is not wired" in run.stderr
+    assert not (tmp_path / "r").exists()
+
+
+def test_video_command_end_to_end(tmp_path):
+    """A video encoder in a file outside the repository, scored by one command: report with GIFs, tables,
+    every reference row and chapter 08's encoders."""
+    user = tmp_path / "elsewhere" / "my_video_encoder.py"
+    user.parent.mkdir()
+    user.write_text((HERE / "outside_video_encoder.py").read_text())
+    env = {**os.environ, "TEMPMODELS_RUN_CACHE": str(tmp_path / "runs")}
+    cmd = [sys.executable, "-m", "tempmodels.bench", "--modality", "video", "--encoder", f"{user}:DiffCNNGRU",
+           "--kwargs", '{"hidden": 16}', "--out", str(tmp_path / "report"), "-p", "n_trs=120", "-p", "epochs=1",
+           "-p", "seeds=[0]", "-p", "n_show=1", "-p", f"cache_dir={tmp_path / 'bench'}"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = tmp_path / "report"
+    html = (out / "report.html").read_text()
+    assert "data:image/png;base64" in html and "data:image/gif;base64" in html
+    results = pd.read_csv(out / "results.csv")
+    assert {"oracle", "floor (TR mean)", "PCA-d", "DiffCNNGRU", "frame-mean CNN", "S3D + frame diff, keep time",
+            "flat linear"} <= set(results.encoder)
+    assert {"flow_cosine", "sign_acc", "direction_acc"} <= set(results.metric)
+    paired = pd.read_csv(out / "paired.csv")
+    assert set(paired.versus) == {"PCA-d", "floor (TR mean)", "frame-mean CNN", "S3D + frame diff, keep time",
+                                  "flat linear"}
+    assert paired.verdict.notna().all() and "sign_acc" in set(paired.metric)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["modality"] == "video" and summary["parameters"]["n_trs"] == 120

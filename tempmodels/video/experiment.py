@@ -13,7 +13,9 @@ import pandas as pd
 import torch
 
 from ..decoder import Autoencoder
+from .. import run_cache
 from ..experiment import PCA_ROW, UNITS, _batched, embed, run_all
+from ..pca_code import PCACode
 from ..probes import linear_probe_predictions
 from ..results import per_tr_squared_error, units_frame
 from ..timing import timed_as
@@ -130,7 +132,14 @@ def reference_rows(data: VideoData, d_model: int | None = None, split: str = "te
     """oracle (the clip itself; probes read its raw pixels), floor (each TR's mean frame; probes read
     the mean frame: what averaging hands a linear read-out) and, with ``d_model``, PCA-d.
     ``with_units=True`` returns (rows, per-unit scores: seed -1, the same in every seed) for
-    :func:`tempmodels.results.compare`."""
+    :func:`tempmodels.results.compare`. Computed once per data, ``d_model`` and split, then taken from
+    the run cache (:func:`tempmodels.run_cache.cached_table`) in whichever chapter asks next."""
+    table, units = run_cache.cached_table("video_reference_rows", data, None, False,
+                                          lambda: _reference_rows(data, d_model, split), d_model=d_model, split=split)
+    return (table, units) if with_units else table
+
+
+def _reference_rows(data: VideoData, d_model: int | None, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     x = getattr(data, split)
     rows, units = [], []
     for name, recon_fn, embed_fn in (("oracle", lambda v: v, lambda v: v.flatten(1)),
@@ -139,8 +148,6 @@ def reference_rows(data: VideoData, d_model: int | None = None, split: str = "te
         units.append(units_frame(m.pop(UNITS), name, -1))
         rows += [{"encoder": name, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
     if d_model is not None:
-        from ..pca_code import PCACode
-
         pca = PCACode(data.train.flatten(2), d_model)
         shape = x.shape[1:]
         m = score_video(lambda v: pca.reconstruct(v.flatten(2)).view(len(v), *shape), lambda v: pca.encode(v.flatten(2)),
@@ -148,5 +155,4 @@ def reference_rows(data: VideoData, d_model: int | None = None, split: str = "te
         units.append(units_frame(m.pop(UNITS), PCA_ROW, -1))
         m["d_effective"] = pca.d_effective
         rows += [{"encoder": PCA_ROW, "seed": -1, "metric": k, "value": v} for k, v in m.items()]
-    table = pd.DataFrame(rows)
-    return (table, pd.concat(units, ignore_index=True)) if with_units else table
+    return pd.DataFrame(rows), pd.concat(units, ignore_index=True)
