@@ -45,10 +45,9 @@ from .encoders.base import TemporalEncoder
 from .experiment import PCA_ROW, AudioData, build_autoencoder, reference_rows, run_encoder
 from .normalize import BandNormalizer
 from .pca_code import PCACode
-from .results import compare, convergence_summary, higher_is_better, units_frame
+from .results import FLOOR, compare, convergence_summary, higher_is_better, units_frame
 from .training import TrainConfig
 
-FLOOR = "floor (TR mean)"
 
 
 def nested_sizes(n_train: int, smallest: int, factor: float = 2.0) -> list[int]:
