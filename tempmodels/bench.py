@@ -24,6 +24,13 @@ the run cache; an interrupted one resumes from ``<out>/checkpoints``.
 ``channels`` and ``d_model``, and its module maps ``(batch, frames, channels=1, height, width)``
 clips of normalised grey pixels to ``(batch, d_model)``; the report scores reconstruction, optical-flow
 agreement and the motion probes against chapter 08's reference rows and encoders.
+
+``--modality joint`` applies chapter 10's protocol (template
+``notebooks/A4_bring_your_own_encoder_to_the_joint_model.ipynb``, :mod:`tempmodels.joint_bench`): the
+encoder takes one side of chapter 10's multimodal autoencoder (``--side audio``, the audio contract
+above, or ``--side video``, the video one), chapter 10's temporal encoder the other, and the report
+scores reconstruction per modality and the fMRI head's r per voxel family against the noise ceiling,
+beside chapter 10's joint models and the two-stage ridge references.
 """
 from __future__ import annotations
 
@@ -49,7 +56,8 @@ from .encoders.base import TemporalEncoder, shape_string
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATE = REPO / "notebooks" / "A2_bring_your_own_encoder.ipynb"
 #: the template of each modality's report
-TEMPLATES = {"audio": TEMPLATE, "video": REPO / "notebooks" / "A3_bring_your_own_video_encoder.ipynb"}
+TEMPLATES = {"audio": TEMPLATE, "video": REPO / "notebooks" / "A3_bring_your_own_video_encoder.ipynb",
+             "joint": REPO / "notebooks" / "A4_bring_your_own_encoder_to_the_joint_model.ipynb"}
 #: the shape the audio protocol feeds an encoder: one TR of normalised log-mel
 N_FRAMES, N_FEATURES = 64, 128
 #: the sizes the runner passes to a class or factory whose signature takes them
@@ -57,7 +65,7 @@ SIZES = ("n_features", "n_frames", "d_model")
 
 
 #: the template's parameters the command sets itself
-BENCH_SETS = ("encoder", "encoder_kwargs", "encoder_name", "out_dir", "checkpoint_dir")
+BENCH_SETS = ("encoder", "encoder_kwargs", "encoder_name", "encoder_side", "out_dir", "checkpoint_dir")
 
 
 #: what a report folder holds (removed before a rerun writes it again)
@@ -364,9 +372,12 @@ def verdict_lines(name: str, results: pd.DataFrame, reference: pd.DataFrame, uni
 
 def write_tables(out_dir: str | Path, name: str, results: pd.DataFrame, reference: pd.DataFrame, units: pd.DataFrame,
                  others: list[str], extra: dict | None = None,
-                 metrics=("test_mse", "temporal_detail_r", "reversed_detail_r", "stoi", "wer")) -> dict[str, Path]:
+                 metrics=("test_mse", "temporal_detail_r", "reversed_detail_r", "stoi", "wer"),
+                 versus: dict[str, tuple] | None = None) -> dict[str, Path]:
     """The tidy results beside the report: every run's metrics and the reference rows (results.csv),
-    the paired comparisons of ``name`` against each other row (paired.csv), and summary.json."""
+    the paired comparisons of ``name`` against each other row (paired.csv), and summary.json.
+    ``versus`` (other row -> its metrics) replaces the default pairs: PCA-d, the floor and ``others``,
+    each on every one of ``metrics``."""
     from . import results as R
     from .atomic import atomic_path
 
@@ -374,8 +385,9 @@ def write_tables(out_dir: str | Path, name: str, results: pd.DataFrame, referenc
     out.mkdir(parents=True, exist_ok=True)
     tidy = pd.concat([reference.assign(kind="reference"), results.assign(kind="trained")], ignore_index=True)
     rows = []
-    for other in [R.PCA, R.FLOOR, *others]:
-        for m in metrics:
+    versus = versus if versus is not None else {other: tuple(metrics) for other in [R.PCA, R.FLOOR, *others]}
+    for other, other_metrics in versus.items():
+        for m in other_metrics:
             p = R.compare(units, name, other, m)
             rows.append({"encoder": name, "versus": other, "metric": m, "difference": p.difference,
                          "ci_low": p.ci_low, "ci_high": p.ci_high, "verdict": p.verdict, "seeds": p.seeds,
@@ -418,6 +430,15 @@ def html_report(notebook: Path, html: Path) -> Path:
 def _load_for(modality: str, spec: str, kwargs: dict, params: dict) -> tuple[Callable[[], nn.Module], list[str]]:
     """The user's builder for ``modality`` at the template's ``params``, and the names of the book's
     encoders in that report (a user's encoder may not take one)."""
+    if modality == "joint":
+        from . import joint_bench
+        from .video.sprites import VideoConfig
+
+        cfg = VideoConfig(n_trs=params["n_trs"], seed=params["data_seed"], size=params["size"], fps=params["fps"])
+        video_shape = (cfg.frames_per_tr, 1, cfg.size, cfg.size)
+        build = joint_bench.load(spec, kwargs, params["encoder_side"], (N_FRAMES, N_FEATURES), video_shape,
+                                 params["d_model"])
+        return build, list(joint_bench.BOOK)
     if modality == "video":
         from .video import bench as video_bench
         from .video.sprites import VideoConfig
@@ -437,14 +458,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--kwargs", default="{}", help="JSON object of keyword arguments for it")
     ap.add_argument("--name", default="", help="its name in the tables (default: Name)")
     ap.add_argument("--modality", default="audio", choices=["audio", "video", "joint"])
+    ap.add_argument("--side", default="audio", choices=["audio", "video"],
+                    help="--modality joint: the side of chapter 10's joint model the encoder takes")
     ap.add_argument("--profile", default="quick", choices=["quick", "cpu", "gpu"])
     ap.add_argument("--out", type=Path, required=True, help="folder for report.html, report.ipynb and the tables")
     ap.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                     help="override one of the template's parameters, e.g. -p epochs=30 (repeatable)")
     args = ap.parse_args(argv)
-    if args.modality not in TEMPLATES:
-        ap.error(f"--modality {args.modality}: the joint (audio + video -> fMRI) protocol of chapter 10 is not wired "
-                 f"into the bench yet; the modalities it scores are {sorted(TEMPLATES)}")
+    if args.side != "audio" and args.modality != "joint":
+        ap.error(f"--side {args.side}: only --modality joint has sides (the {args.modality} protocol scores a "
+                 f"{args.modality} encoder)")
     template = TEMPLATES[args.modality]
     try:
         kwargs = json.loads(args.kwargs)
@@ -466,6 +489,8 @@ def main(argv: list[str] | None = None) -> int:
         params = {**declared_parameters(template), **parameters_for(template, args.profile, load_profiles(), overrides)}
     except ParameterError as err:
         ap.error(str(err))
+    if args.modality == "joint":
+        params["encoder_side"] = args.side
     try:
         build, book = _load_for(args.modality, args.encoder, kwargs, params)
         name = check_name(args.name or _name(resolve(args.encoder)[0]).split(".")[-1], book)
@@ -501,4 +526,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # run the importable module's main, not this __main__ copy: the modality wings (video.bench,
+    # joint_bench) raise tempmodels.bench.ContractError, which a __main__.ContractError would not catch
+    from tempmodels.bench import main as _main
+
+    sys.exit(_main())

@@ -221,14 +221,18 @@ def ridge_rows(features: dict[str, np.ndarray], data: JointData, lags=(1, 2, 3, 
     return pd.DataFrame(rows)
 
 
+#: the run-cache tag of every joint run (a user's: this plus :func:`tempmodels.bench.user_tag`)
+CACHE_TAG = "joint"
+
+
 def run_joint(specs: dict[str, Callable[[], MultimodalAutoencoder]], data: JointData, cfg: TrainConfig, seeds: list[int],
-              progress: bool = True, checkpoint_dir=None):
+              progress: bool = True, checkpoint_dir=None, cache_tag: str = CACHE_TAG):
     """Train and score every named joint model once per seed (the one trainer, the run cache);
     returns (results, histories, {name: {seed: FitResult}})."""
     d_model = next(iter(specs.values()))().d_model
     return run_all(specs, data, cfg, seeds, None, None, d_model, asr=False, checkpoint_dir=checkpoint_dir,
                    progress=progress, build_model=lambda build, d: build,
-                   score_fn=lambda model: score_joint(model, data), cache_tag="joint")
+                   score_fn=lambda model: score_joint(model, data), cache_tag=cache_tag)
 
 
 def family_table(results: pd.DataFrame, prefix: str = "r/ceiling: ") -> pd.DataFrame:

@@ -160,15 +160,25 @@ def build_multimodal(layout: PackedLayout, audio: str, video: str, d_model: int 
                      video_kwargs: dict | None = None, lags: tuple[int, ...] = (1, 2, 3, 4), fmri_dims: int | None = None,
                      decoder_hidden: int = 512) -> MultimodalAutoencoder:
     """The joint model with encoders chosen by name (:mod:`tempmodels.registry`: e.g. ``"transformer"``,
-    ``"mean"``; ``"s3d"``, ``"frame_mean"``), sized from the layout, with the book's decoders: chapter 01's
-    log-mel decoder and chapter 08's video MLP."""
-    from .decoder import MelDecoder
+    ``"mean"``; ``"s3d"``, ``"frame_mean"``), sized from the layout, with the book's decoders
+    (:func:`assemble`)."""
     from .registry import make_encoder, make_video_encoder
-    from .video.decoder import VideoDecoder
 
     (n_frames, n_features), (v_frames, channels, size, _) = layout.audio_shape, layout.video_shape
     a = make_encoder(audio, n_features=n_features, n_frames=n_frames, d_model=d_model, **(audio_kwargs or {}))
     v = make_video_encoder(video, n_frames=v_frames, size=size, d_model=d_model, channels=channels, **(video_kwargs or {}))
-    return MultimodalAutoencoder(layout, a, v, d_model, MelDecoder(d_model, n_frames, n_features),
+    return assemble(layout, a, v, d_model, lags=lags, fmri_dims=fmri_dims, decoder_hidden=decoder_hidden)
+
+
+def assemble(layout: PackedLayout, audio_encoder: nn.Module, video_encoder: nn.Module, d_model: int = 128,
+             lags: tuple[int, ...] = (1, 2, 3, 4), fmri_dims: int | None = None,
+             decoder_hidden: int = 512) -> MultimodalAutoencoder:
+    """The joint model around two built encoders (e.g. a user's: :mod:`tempmodels.joint_bench`) with the
+    book's decoders: chapter 01's log-mel decoder and chapter 08's video MLP, sized from the layout."""
+    from .decoder import MelDecoder
+    from .video.decoder import VideoDecoder
+
+    (n_frames, n_features), (v_frames, channels, size, _) = layout.audio_shape, layout.video_shape
+    return MultimodalAutoencoder(layout, audio_encoder, video_encoder, d_model, MelDecoder(d_model, n_frames, n_features),
                                  VideoDecoder(d_model, v_frames, size, channels, decoder_hidden), lags=lags,
                                  fmri_dims=fmri_dims)

@@ -296,11 +296,107 @@ def test_video_names_taken_by_chapter_08s_rows_are_refused():
             bench.check_name(name, book)
 
 
-def test_joint_modality_says_it_is_not_wired_in(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "tempmodels.bench", "--modality", "joint", "--encoder", OUTSIDE,
-                          "--out", str(tmp_path / "r")], capture_output=True, text=True, timeout=120)
-    assert run.returncode == 2 and "the joint (audio + video -> fMRI) protocol of chapter 10 is not wired" in run.stderr
-    assert not (tmp_path / "r").exists()
+JOINT_TEMPLATE = bench.TEMPLATES["joint"]
+
+
+def test_joint_contract_is_the_sides_and_errors_come_before_training(tmp_path):
+    """--modality joint: the audio side takes the audio contract, the video side the video one; a
+    wrong shape or --side outside the joint modality stops the command before anything trains."""
+    from tempmodels import joint_bench
+
+    audio = joint_bench.load(OUTSIDE, {}, "audio", (64, 128), (9, 1, 32, 32), 64)
+    assert bench.check_contract(audio, 64).loc["builds a torch.nn.Module", "result"] == "ConvGRU"
+    video = joint_bench.load(f"{HERE / 'outside_video_encoder.py'}:DiffCNNGRU", {"hidden": 8}, "video", (64, 128),
+                             (9, 1, 32, 32), 64)
+    assert "(3, 9, 1, 32, 32)" in bench.check_contract(video, 64).loc[
+        "maps (batch, 9 frames, 1 channels, 32 height, 32 width) to (batch, d_model)", "result"]
+    with pytest.raises(bench.ContractError, match="encoder_side must be one of"):
+        joint_bench.load(OUTSIDE, {}, "bold", (64, 128), (9, 1, 32, 32), 64)
+    wrong = _module(tmp_path, """
+        class Enc(nn.Module):
+            def __init__(self, d_model):
+                super().__init__()
+                self.lin = nn.Linear(128, d_model + 1)
+            def forward(self, x):
+                return self.lin(x.mean(1))
+    """)
+    for argv, code, match in [
+        (["--modality", "joint", "--side", "audio", "--encoder", f"{wrong}:Enc"], 2, "must map"),
+        (["--modality", "joint", "--side", "video", "--encoder", OUTSIDE], 2, "needs the argument(s) ['n_features']"),
+        # the video wing's errors too (python -m ran bench as __main__, whose ContractError the wing's was not)
+        (["--modality", "video", "--encoder", OUTSIDE], 2, "needs the argument(s) ['n_features']"),
+        (["--modality", "audio", "--side", "video", "--encoder", OUTSIDE], 2, "only --modality joint has sides"),
+    ]:
+        run = subprocess.run([sys.executable, "-m", "tempmodels.bench", *argv, "--out", str(tmp_path / "r")],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == code and match in run.stderr, (argv, run.stderr[-2000:])
+        assert not (tmp_path / "r").exists()
+
+
+def test_joint_template_profiles_are_chapter_10s():
+    """Chapter 10's joint models in the joint report are the chapter's runs only if data, budget, seeds and sizes agree."""
+    profiles = execute.load_profiles()
+    ch10 = REPO_NB / "10_multimodal_autoencoder.ipynb"
+    for profile in profiles:
+        ours = {**execute.declared_parameters(JOINT_TEMPLATE), **execute.parameters_for(JOINT_TEMPLATE, profile, profiles)}
+        theirs = {**execute.declared_parameters(ch10), **execute.parameters_for(ch10, profile, profiles)}
+        shared = set(ours) & set(theirs)
+        assert {"n_trs", "size", "fps", "epochs", "seeds", "d_model", "fir_lags", "loss_weights", "voxels_per_family",
+                "snr", *__import__("tempmodels.joint_bench").joint_bench.SIZE_KEYS} <= shared
+        assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared}, profile
+
+
+def test_joint_book_models_are_chapter_10s_exactly():
+    """Chapter 10's model cell, executed as the chapter has it, builds the same models (architecture and
+    initial weights under the same seed) as joint_bench.book_models: the report's rows are the chapter's runs."""
+    import json as _json
+    from types import SimpleNamespace
+
+    from tempmodels import joint_bench, multimodal
+    from tempmodels.encoders import FlatLinear
+
+    cells = _json.loads((REPO_NB / "10_multimodal_autoencoder.ipynb").read_text())["cells"]
+    src = next("".join(c["source"]) for c in cells if "def temporal_model" in "".join(c["source"]))
+    p = {**execute.declared_parameters(REPO_NB / "10_multimodal_autoencoder.ipynb"), "d_model": 32}
+    layout = multimodal.PackedLayout((64, 128), (9, 1, 32, 32), 12, 5)
+    ns = {"build_multimodal": multimodal.build_multimodal, "FlatLinear": FlatLinear, "torch": torch, "pd": pd, "lags": (1, 2, 3, 4),
+          "data": SimpleNamespace(layout=layout), "P": SimpleNamespace(**p)}
+    exec(src, ns)
+    ours = joint_bench.book_models(layout, (1, 2, 3, 4), p)
+    for name in joint_bench.BOOK:
+        torch.manual_seed(0)
+        a = ns["specs"][name]()
+        torch.manual_seed(0)
+        b = ours[name]()
+        assert repr(a) == repr(b), name
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())), name
+
+
+def test_joint_command_end_to_end(tmp_path):
+    """An audio encoder in a file outside the repository on the joint model's audio side, scored by one
+    command: report, tables with every reference row, chapter 10's joint models and the per-family r / ceiling."""
+    user = tmp_path / "elsewhere" / "my_encoder.py"
+    user.parent.mkdir()
+    user.write_text((HERE / "outside_encoder.py").read_text())
+    env = {**os.environ, "TEMPMODELS_RUN_CACHE": str(tmp_path / "runs")}
+    cmd = [sys.executable, "-m", "tempmodels.bench", "--modality", "joint", "--side", "audio", "--encoder",
+           f"{user}:ConvGRU", "--kwargs", '{"hidden": 16}', "--out", str(tmp_path / "report"), "-p", "n_trs=160",
+           "-p", "epochs=1", "-p", "seeds=[0]", "-p", "voxels_per_family=4", "-p", f"cache_dir={tmp_path / 'bench'}"]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = tmp_path / "report"
+    assert "data:image/png;base64" in (out / "report.html").read_text()
+    results = pd.read_csv(out / "results.csv")
+    assert {"oracle", "floor (TR mean)", "PCA-d", "ConvGRU", "mean pool", "temporal", "flat linear",
+            "ridge on the TR means (floor)", "ridge on PCA-d (audio + video)", "ridge on true drives"} <= set(results.encoder)
+    mine = set(results[results.encoder == "ConvGRU"].metric)
+    assert {"fmri_r", "audio_mse", "video_mse", "r/ceiling: motion", "r/ceiling: speaker"} <= mine
+    paired = pd.read_csv(out / "paired.csv")
+    assert set(paired.versus) == {"PCA-d", "floor (TR mean)", "mean pool", "temporal", "flat linear"}
+    assert set(paired[paired.versus == "temporal"].metric) == {"fmri_r", "audio_mse", "audio_detail_r", "video_mse"}
+    assert paired.verdict.notna().all()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["modality"] == "joint" and summary["side"] == "audio" and summary["parameters"]["n_trs"] == 160
 
 
 def test_video_command_end_to_end(tmp_path):
@@ -328,3 +424,29 @@ def test_video_command_end_to_end(tmp_path):
     assert paired.verdict.notna().all() and "sign_acc" in set(paired.metric)
     summary = json.loads((out / "summary.json").read_text())
     assert summary["modality"] == "video" and summary["parameters"]["n_trs"] == 120
+
+
+def test_video_book_encoders_are_chapter_08s_exactly():
+    """Chapter 08's encoder cell, executed as the chapter has it, builds the same encoders (architecture and
+    initial weights under the same seed) as video.bench.book_encoders: appendix A3's rows are the chapter's runs."""
+    import json as _json
+    from types import SimpleNamespace
+
+    from tempmodels import encoders
+    from tempmodels.video import bench as vbench, encoders as venc
+
+    ch08 = REPO_NB / "08_video_motion.ipynb"
+    cells = _json.loads(ch08.read_text())["cells"]
+    src = next("".join(c["source"]) for c in cells if '"S3D + frame diff, keep time": lambda' in "".join(c["source"]))
+    src = src[: src.index("torch.manual_seed(0)")]  # the specs only: the rest counts and prints them
+    p = {**execute.declared_parameters(ch08), "d_model": 32}
+    ns = {**vars(encoders), **vars(venc), "torch": torch, "P": SimpleNamespace(**p), "NF": 9, "S": 32}
+    exec(src, ns)
+    ours = vbench.book_encoders(9, 32, 32, p["cnn_width"], p["s3d_widths"])
+    for name, build in ours.items():
+        torch.manual_seed(0)
+        a = ns["specs"][name]()
+        torch.manual_seed(0)
+        b = build()
+        assert repr(a) == repr(b), name
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())), name
