@@ -159,16 +159,33 @@ def test_a_name_taken_by_a_row_of_the_report_is_refused(name):
         bench.check_name(name)
 
 
+def _assert_profiles_mirror(template: Path, chapter: Path, required: set, ignore=frozenset()):
+    """For every profile, each parameter the template shares with the chapter has the chapter's value."""
+    profiles = execute.load_profiles()
+    for profile in profiles:
+        ours = {**execute.declared_parameters(template), **execute.parameters_for(template, profile, profiles)}
+        theirs = {**execute.declared_parameters(chapter), **execute.parameters_for(chapter, profile, profiles)}
+        shared = set(ours) & set(theirs) - set(ignore)
+        assert required <= shared
+        assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared}, profile
+
+
+def _assert_same_models(theirs: dict, ours: dict):
+    """Each of ``ours`` builds the same module as ``theirs`` of the same name: architecture and initial
+    weights under the same seed (so both get the same run-cache key)."""
+    for name, build in ours.items():
+        torch.manual_seed(0)
+        a = theirs[name]()
+        torch.manual_seed(0)
+        b = build()
+        assert repr(a) == repr(b), name
+        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())), name
+
+
 def test_template_profiles_are_chapter_01s():
     """The book's encoders in the report are chapter 01's runs only if the data, budget and seeds agree."""
-    profiles = execute.load_profiles()
-    ch01 = REPO_NB / "01_positional_encodings.ipynb"
-    for profile in profiles:
-        ours = {**execute.declared_parameters(bench.TEMPLATE), **execute.parameters_for(bench.TEMPLATE, profile, profiles)}
-        theirs = {**execute.declared_parameters(ch01), **execute.parameters_for(ch01, profile, profiles)}
-        shared = set(ours) & set(theirs)
-        assert {"n_trs", "epochs", "seeds", "d_model", "lr", "frame_hidden", "gl_iters"} <= shared
-        assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared}, profile
+    _assert_profiles_mirror(bench.TEMPLATE, REPO_NB / "01_positional_encodings.ipynb",
+                            {"n_trs", "epochs", "seeds", "d_model", "lr", "frame_hidden", "gl_iters"})
 
 
 REPO_NB = HERE.parent / "notebooks"
@@ -277,14 +294,9 @@ def test_video_contract_errors_name_the_clause(tmp_path, case):
 
 def test_video_template_profiles_are_chapter_08s():
     """Chapter 08's encoders in the video report are the chapter's runs only if data, budget, seeds and sizes agree."""
-    profiles = execute.load_profiles()
-    ch08 = REPO_NB / "08_video_motion.ipynb"
-    for profile in profiles:
-        ours = {**execute.declared_parameters(VIDEO_TEMPLATE), **execute.parameters_for(VIDEO_TEMPLATE, profile, profiles)}
-        theirs = {**execute.declared_parameters(ch08), **execute.parameters_for(ch08, profile, profiles)}
-        shared = set(ours) & set(theirs) - {"n_show"}
-        assert {"n_trs", "size", "fps", "epochs", "seeds", "d_model", "cnn_width", "s3d_widths", "decoder_hidden"} <= shared
-        assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared}, profile
+    _assert_profiles_mirror(VIDEO_TEMPLATE, REPO_NB / "08_video_motion.ipynb",
+                            {"n_trs", "size", "fps", "epochs", "seeds", "d_model", "cnn_width", "s3d_widths", "decoder_hidden"},
+                            ignore={"n_show"})
 
 
 def test_video_names_taken_by_chapter_08s_rows_are_refused():
@@ -335,15 +347,11 @@ def test_joint_contract_is_the_sides_and_errors_come_before_training(tmp_path):
 
 def test_joint_template_profiles_are_chapter_10s():
     """Chapter 10's joint models in the joint report are the chapter's runs only if data, budget, seeds and sizes agree."""
-    profiles = execute.load_profiles()
-    ch10 = REPO_NB / "10_multimodal_autoencoder.ipynb"
-    for profile in profiles:
-        ours = {**execute.declared_parameters(JOINT_TEMPLATE), **execute.parameters_for(JOINT_TEMPLATE, profile, profiles)}
-        theirs = {**execute.declared_parameters(ch10), **execute.parameters_for(ch10, profile, profiles)}
-        shared = set(ours) & set(theirs)
-        assert {"n_trs", "size", "fps", "epochs", "seeds", "d_model", "fir_lags", "loss_weights", "voxels_per_family",
-                "snr", *__import__("tempmodels.joint_bench").joint_bench.SIZE_KEYS} <= shared
-        assert {k: ours[k] for k in shared} == {k: theirs[k] for k in shared}, profile
+    from tempmodels import joint_bench
+
+    _assert_profiles_mirror(JOINT_TEMPLATE, REPO_NB / "10_multimodal_autoencoder.ipynb",
+                            {"n_trs", "size", "fps", "epochs", "seeds", "d_model", "fir_lags", "loss_weights",
+                             "voxels_per_family", "snr", *joint_bench.SIZE_KEYS})
 
 
 def test_joint_book_models_are_chapter_10s_exactly():
@@ -362,14 +370,7 @@ def test_joint_book_models_are_chapter_10s_exactly():
     ns = {"build_multimodal": multimodal.build_multimodal, "FlatLinear": FlatLinear, "torch": torch, "pd": pd, "lags": (1, 2, 3, 4),
           "data": SimpleNamespace(layout=layout), "P": SimpleNamespace(**p)}
     exec(src, ns)
-    ours = joint_bench.book_models(layout, (1, 2, 3, 4), p)
-    for name in joint_bench.BOOK:
-        torch.manual_seed(0)
-        a = ns["specs"][name]()
-        torch.manual_seed(0)
-        b = ours[name]()
-        assert repr(a) == repr(b), name
-        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())), name
+    _assert_same_models(ns["specs"], joint_bench.book_models(layout, (1, 2, 3, 4), p))
 
 
 def test_joint_command_end_to_end(tmp_path):
@@ -442,11 +443,4 @@ def test_video_book_encoders_are_chapter_08s_exactly():
     p = {**execute.declared_parameters(ch08), "d_model": 32}
     ns = {**vars(encoders), **vars(venc), "torch": torch, "P": SimpleNamespace(**p), "NF": 9, "S": 32}
     exec(src, ns)
-    ours = vbench.book_encoders(9, 32, 32, p["cnn_width"], p["s3d_widths"])
-    for name, build in ours.items():
-        torch.manual_seed(0)
-        a = ns["specs"][name]()
-        torch.manual_seed(0)
-        b = build()
-        assert repr(a) == repr(b), name
-        assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values())), name
+    _assert_same_models(ns["specs"], vbench.book_encoders(9, 32, 32, p["cnn_width"], p["s3d_widths"]))
