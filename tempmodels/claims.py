@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import pandas as pd
@@ -54,7 +54,8 @@ def load() -> tuple[Claim, ...]:
 
 
 def frame(claims: Iterable[Claim]) -> pd.DataFrame:
-    return pd.DataFrame([asdict(c) for c in claims])
+    """One row per claim, one column per field (the columns are there when no claim is)."""
+    return pd.DataFrame([asdict(c) for c in claims], columns=[f.name for f in fields(Claim)])
 
 
 def headings(notebook: Path) -> set[str]:
@@ -126,10 +127,11 @@ def coverage(claims: Iterable[Claim]) -> pd.DataFrame:
 
 
 def by_chapter(claims: Iterable[Claim]) -> pd.DataFrame:
-    """Claims each chapter decides (fully or partly), per kind."""
+    """Claims each chapter decides, fully, in part or (chapter 13) by a count on its page, with totals."""
     df = frame(claims)
     df = df[df["status"].isin(("chapter", "partly", "here"))]
-    return pd.crosstab(df["chapter"], df["status"]).sort_index()
+    table = pd.crosstab(df["chapter"], df["status"], margins=True, margins_name="all")
+    return table[[s for s in STATUSES if s in table.columns] + ["all"]]
 
 
 def listing(claims: Iterable[Claim], status: str, subject: str = "", columns=None) -> pd.DataFrame:

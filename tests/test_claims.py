@@ -58,7 +58,7 @@ def test_every_quote_is_on_its_line_of_the_report():
 
 
 def test_the_checks_compute_their_verdicts():
-    results = claim_checks.run_all()
+    results = claim_checks.compute_all()
     assert set(results) == {c.id for c in REGISTRY if c.status == "here"}
     for cid, r in results.items():
         assert r.verdict in (claim_checks.HOLDS, claim_checks.FAILS), cid
@@ -81,3 +81,10 @@ def test_listing_names_a_bad_status():
     with pytest.raises(ValueError, match="status must be one of"):
         claims.listing(REGISTRY, "measured")
     assert set(claims.listing(REGISTRY, "open", subject="S3D")["subject"]) == {"S3D"}
+
+
+def test_listing_a_subject_with_no_claim_of_that_status_is_an_empty_table():
+    sparse = next(s for s in sorted({c.subject for c in REGISTRY})
+                  if not any(c.subject == s and c.status == "open" for c in REGISTRY))
+    table = claims.listing(REGISTRY, "open", subject=sparse, columns=["kind", "quote", "reason"])
+    assert table.empty and list(table.columns) == ["kind", "quote", "reason"]
